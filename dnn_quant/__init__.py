@@ -1,0 +1,1 @@
+"""Quantization stage: float TF GraphDef -> int8 QuantizedModel (see docs/)."""

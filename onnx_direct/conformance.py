@@ -1,0 +1,105 @@
+"""The ONNX operator conformance suite (``onnx.backend.test`` node cases) run through the converter."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+from onnx.backend.test.case.node import collect_testcases
+from onnx.backend.test.case.test_case import TestCase
+
+from onnx_direct import ops
+from onnx_direct.convert import onnx_to_tf
+from onnx_direct.inputs import REJECTED_ELEM_TYPES, runtime_inputs
+from onnx_direct.runner import run_tf
+from pytpu.errors import UnsupportedDataTypeError, UnsupportedOperatorError
+
+
+@dataclass
+class CaseResult:
+    name: str
+    op_type: str
+    status: str  # "pass", "fail" or "rejected" (a data type TF cannot compute)
+    message: str = ""
+
+
+def op_types_of(case: TestCase) -> set[str]:
+    return {node.op_type for node in case.model.graph.node}
+
+
+def label(case: TestCase) -> str:
+    """The op type a case tests: its only node's, or the op its name starts with."""
+    nodes = case.model.graph.node
+    if len(nodes) == 1:
+        return nodes[0].op_type
+    words = re.sub(r"^test_", "", case.name).replace("_", "").lower()
+    candidates = [op for op in op_types_of(case) if words.startswith(op.lower())]
+    return max(candidates, key=len) if candidates else nodes[0].op_type
+
+
+def claimed_cases(only: Iterable[str] | None = None) -> list[TestCase]:
+    """Node cases of ops the converter claims (every op in the case's graph has a converter)."""
+    claimed = ops.claimed_op_types()
+    wanted = set(only) if only else None
+    cases = []
+    for case in collect_testcases():
+        if case.kind != "node" or not op_types_of(case) <= claimed:
+            continue
+        if any(n.domain not in ("", "ai.onnx") for n in case.model.graph.node):
+            continue
+        if wanted is not None and label(case) not in wanted:
+            continue
+        cases.append(case)
+    return cases
+
+
+def uses_rejected_types(case: TestCase) -> bool:
+    types = [i.type.tensor_type.elem_type for i in [*case.model.graph.input, *case.model.graph.output]]
+    return any(t in REJECTED_ELEM_TYPES for t in types)
+
+
+def run_case(case: TestCase) -> CaseResult:
+    op_type = label(case)
+    inputs = runtime_inputs(case.model)
+    try:
+        for feeds, expected in case.data_sets:
+            feed = {info.name: np.asarray(v) for info, v in zip(inputs, feeds, strict=False)}
+            shapes = {name: list(v.shape) for name, v in feed.items()}
+            graph, mapping = onnx_to_tf(case.model, input_shape=shapes)
+            names = [o.name for o in case.model.graph.output]
+            got = run_tf(graph, mapping, feed, names)
+            for name, want in zip(names, expected, strict=True):
+                _compare(name, np.asarray(want), got[name], case.rtol, case.atol)
+    except UnsupportedDataTypeError as err:
+        status = "rejected" if uses_rejected_types(case) else "fail"
+        return CaseResult(case.name, op_type, status, str(err).splitlines()[1].strip())
+    except UnsupportedOperatorError as err:
+        return CaseResult(case.name, op_type, "fail", " ".join(str(err).splitlines()[1:-2]).strip())
+    except AssertionError as err:
+        return CaseResult(case.name, op_type, "fail", str(err).strip().splitlines()[0][:300])
+    except Exception as err:  # a crash in one case is that case's failure, not the suite's
+        return CaseResult(case.name, op_type, "fail", f"{type(err).__name__}: {str(err).strip()[:300]}")
+    return CaseResult(case.name, op_type, "pass")
+
+
+def _compare(name: str, want: np.ndarray, got: np.ndarray, rtol: float, atol: float) -> None:
+    if want.dtype != got.dtype:
+        raise AssertionError(f"output {name}: dtype {got.dtype}, expected {want.dtype}")
+    if want.shape != got.shape:
+        raise AssertionError(f"output {name}: shape {got.shape}, expected {want.shape}")
+    if want.dtype.kind in "fc":
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=atol, err_msg=f"output {name}")
+    elif not np.array_equal(got, want):
+        raise AssertionError(f"output {name}: values differ")
+
+
+def summary_by_op(results: Iterable[CaseResult]) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    for result in results:
+        row = table.setdefault(result.op_type, {"pass": 0, "fail": 0, "rejected": 0})
+        row[result.status] += 1
+    return dict(sorted(table.items()))
+
+

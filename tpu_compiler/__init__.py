@@ -1,0 +1,1 @@
+"""Compilation stage: QuantizedModel -> TPU Executable (see docs/)."""
