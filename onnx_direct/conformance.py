@@ -13,6 +13,7 @@ from onnx.backend.test.case.test_case import TestCase
 from onnx_direct import ops
 from onnx_direct.convert import onnx_to_tf
 from onnx_direct.inputs import REJECTED_ELEM_TYPES, runtime_inputs
+from onnx_direct.layout import channels_last
 from onnx_direct.runner import run_tf
 from pytpu.errors import UnsupportedDataTypeError, UnsupportedOperatorError
 
@@ -60,18 +61,17 @@ def uses_rejected_types(case: TestCase) -> bool:
     return any(t in REJECTED_ELEM_TYPES for t in types)
 
 
-def run_case(case: TestCase) -> CaseResult:
+def run_case(case: TestCase, channels_last_inputs: bool = True) -> CaseResult:
+    """Run every data set of ``case``; with ``channels_last_inputs`` also once more with every
+    input of rank >= 3 fed channels-last, so each converter sees the layout a conv would give it."""
     op_type = label(case)
     inputs = runtime_inputs(case.model)
+    variants = [False, True] if channels_last_inputs else [False]
     try:
         for feeds, expected in case.data_sets:
             feed = {info.name: np.asarray(v) for info, v in zip(inputs, feeds, strict=False)}
-            shapes = {name: list(v.shape) for name, v in feed.items()}
-            graph, mapping = onnx_to_tf(case.model, input_shape=shapes)
-            names = [o.name for o in case.model.graph.output]
-            got = run_tf(graph, mapping, feed, names)
-            for name, want in zip(names, expected, strict=True):
-                _compare(name, np.asarray(want), got[name], case.rtol, case.atol)
+            for permuted in variants:
+                _run_variant(case, feed, [np.asarray(e) for e in expected], permuted)
     except UnsupportedDataTypeError as err:
         status = "rejected" if uses_rejected_types(case) else "fail"
         return CaseResult(case.name, op_type, status, str(err).splitlines()[1].strip())
@@ -82,6 +82,20 @@ def run_case(case: TestCase) -> CaseResult:
     except Exception as err:  # a crash in one case is that case's failure, not the suite's
         return CaseResult(case.name, op_type, "fail", f"{type(err).__name__}: {str(err).strip()[:300]}")
     return CaseResult(case.name, op_type, "pass")
+
+
+def _run_variant(case: TestCase, feed: dict[str, np.ndarray], expected: list[np.ndarray], permuted: bool) -> None:
+    shapes = {name: list(v.shape) for name, v in feed.items()}
+    keep = {name: channels_last(v.ndim) for name, v in feed.items() if permuted and v.ndim >= 3}
+    if permuted and not keep:
+        return
+    graph, mapping = onnx_to_tf(case.model, input_shape=shapes, keep_arrangement=keep)
+    fed = {name: np.transpose(v, keep[name]) if name in keep else v for name, v in feed.items()}
+    names = [o.name for o in case.model.graph.output]
+    got = run_tf(graph, mapping, fed, names)
+    where = " (inputs fed channels-last)" if permuted else ""
+    for name, want in zip(names, expected, strict=True):
+        _compare(name + where, want, got[name], case.rtol, case.atol)
 
 
 def _compare(name: str, want: np.ndarray, got: np.ndarray, rtol: float, atol: float) -> None:
