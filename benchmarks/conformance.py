@@ -40,8 +40,10 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in results if r.status == "fail"]
     considered = len(results) - len(rejected)
     rate = 100.0 * passed / considered if considered else 0.0
-    print(f"\n{len(table)} op types, {len(results)} cases: {passed} pass, {len(failed)} fail, "
-          f"{len(rejected)} rejected (unsupported data types); pass rate {rate:.1f}% of the rest ({elapsed:.1f} s)")
+    print(
+        f"\n{len(table)} op types, {len(results)} cases: {passed} pass, {len(failed)} fail, "
+        f"{len(rejected)} rejected (unsupported data types); pass rate {rate:.1f}% of the rest ({elapsed:.1f} s)"
+    )
     if rejected:
         print("rejected: " + ", ".join(r.name for r in rejected))
     if args.failures or failed:
@@ -49,8 +51,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"FAIL {r.name} [{r.op_type}]: {r.message}")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
-            json.dump({"pass_rate": rate, "passed": passed, "failed": len(failed), "rejected": len(rejected),
-                       "by_op": table, "cases": [r.__dict__ for r in results]}, handle, indent=1)
+            json.dump(
+                {
+                    "pass_rate": rate,
+                    "passed": passed,
+                    "failed": len(failed),
+                    "rejected": len(rejected),
+                    "by_op": table,
+                    "cases": [r.__dict__ for r in results],
+                },
+                handle,
+                indent=1,
+            )
     return 1 if failed else 0
 
 

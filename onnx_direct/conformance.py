@@ -115,5 +115,3 @@ def summary_by_op(results: Iterable[CaseResult]) -> dict[str, dict[str, int]]:
         row = table.setdefault(result.op_type, {"pass": 0, "fail": 0, "rejected": 0})
         row[result.status] += 1
     return dict(sorted(table.items()))
-
-

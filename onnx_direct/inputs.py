@@ -13,9 +13,21 @@ from pytpu.errors import InputShapeError, UnsupportedDataTypeError
 _REJECTED_TYPES = {
     name: getattr(onnx.TensorProto, name)
     for name in (
-        "FLOAT16", "BFLOAT16", "STRING", "COMPLEX64", "COMPLEX128",
-        "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2", "FLOAT8E5M2FNUZ", "FLOAT8E8M0",
-        "INT4", "UINT4", "FLOAT4E2M1", "INT2", "UINT2",
+        "FLOAT16",
+        "BFLOAT16",
+        "STRING",
+        "COMPLEX64",
+        "COMPLEX128",
+        "FLOAT8E4M3FN",
+        "FLOAT8E4M3FNUZ",
+        "FLOAT8E5M2",
+        "FLOAT8E5M2FNUZ",
+        "FLOAT8E8M0",
+        "INT4",
+        "UINT4",
+        "FLOAT4E2M1",
+        "INT2",
+        "UINT2",
     )
     if hasattr(onnx.TensorProto, name)
 }
@@ -41,7 +53,9 @@ def resolve_shapes(
     given = dict(input_shape or {})
     unknown = sorted(set(given) - set(inputs))
     if unknown:
-        raise InputShapeError(f"input_shape names {unknown}, which are not inputs of the model; inputs: {sorted(inputs)}")
+        raise InputShapeError(
+            f"input_shape names {unknown}, which are not inputs of the model; inputs: {sorted(inputs)}"
+        )
     shapes: dict[str, list[int | None]] = {}
     for name, info in inputs.items():
         if not info.type.HasField("tensor_type"):
@@ -52,7 +66,9 @@ def resolve_shapes(
             continue
         fixed = [None if d is None or int(d) < 0 else int(d) for d in given[name]]
         if info.type.tensor_type.HasField("shape") and len(fixed) != len(declared):
-            raise InputShapeError(f"input_shape[{name!r}] has rank {len(fixed)}, but the model's input has shape {declared}")
+            raise InputShapeError(
+                f"input_shape[{name!r}] has rank {len(fixed)}, but the model's input has shape {declared}"
+            )
         for axis, (want, have) in enumerate(zip(fixed, declared, strict=False)):
             if want is not None and have is not None and want != have:
                 raise InputShapeError(
@@ -71,7 +87,9 @@ def check_data_types(model: onnx.ModelProto) -> None:
             bad.append(("<graph input>", info.name, 0, f"data type {REJECTED_ELEM_TYPES[code]} is not supported"))
     for tensor in model.graph.initializer:
         if tensor.data_type in REJECTED_ELEM_TYPES:
-            bad.append(("<initializer>", tensor.name, 0, f"data type {REJECTED_ELEM_TYPES[tensor.data_type]} is not supported"))
+            bad.append(
+                ("<initializer>", tensor.name, 0, f"data type {REJECTED_ELEM_TYPES[tensor.data_type]} is not supported")
+            )
     if bad:
         raise UnsupportedDataTypeError(bad)
 

@@ -38,8 +38,9 @@ class TFRunner:
         self.close()
 
 
-def run_tf(graph: tf.Graph, mapping: TensorMapping, inputs: Mapping[str, np.ndarray],
-           outputs: Sequence[str]) -> dict[str, np.ndarray]:
+def run_tf(
+    graph: tf.Graph, mapping: TensorMapping, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
+) -> dict[str, np.ndarray]:
     """One run of a converted graph."""
     with TFRunner(graph, mapping) as runner:
         return runner(inputs, outputs)

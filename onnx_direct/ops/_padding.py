@@ -10,8 +10,9 @@ import tensorflow as tf
 from onnx_direct.context import Node, Unsupported
 
 
-def explicit_pads(node: Node, in_sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int],
-                  dilations: Sequence[int]) -> tuple[list[int], list[int]] | None:
+def explicit_pads(
+    node: Node, in_sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int]
+) -> tuple[list[int], list[int]] | None:
     """(begin, end) pads per spatial axis; None for auto_pad SAME_UPPER on dynamic sizes (TF 'SAME' does it)."""
     spatial = len(kernel)
     auto_pad = node.attr("auto_pad", "NOTSET")
@@ -36,8 +37,14 @@ def explicit_pads(node: Node, in_sizes: Sequence[int | None], kernel: Sequence[i
     return begins, ends
 
 
-def spatial_padding(node: Node, x: tf.Tensor, kernel: Sequence[int], strides: Sequence[int],
-                    dilations: Sequence[int], pad_value: float = 0.0) -> tuple[tf.Tensor, str]:
+def spatial_padding(
+    node: Node,
+    x: tf.Tensor,
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    dilations: Sequence[int],
+    pad_value: float = 0.0,
+) -> tuple[tf.Tensor, str]:
     """``x`` (channels-last) padded as ONNX says, and the TF padding mode for the op that follows."""
     in_sizes = x.shape.as_list()[1:-1]
     pads = explicit_pads(node, in_sizes, kernel, strides, dilations)

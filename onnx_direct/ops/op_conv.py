@@ -42,19 +42,22 @@ def _depthwise_ok(strides: list[int], dilations: list[int]) -> bool:
     return all(d == 1 for d in dilations) or all(s == 1 for s in strides)
 
 
-def _depthwise(x: tf.Tensor, w: tf.Tensor, w_shape: list[int], group: int, strides: list[int],
-               dilations: list[int], padding: str) -> tf.Tensor:
+def _depthwise(
+    x: tf.Tensor, w: tf.Tensor, w_shape: list[int], group: int, strides: list[int], dilations: list[int], padding: str
+) -> tf.Tensor:
     multiplier = w_shape[0] // group
     # [kh, kw, 1, C*mult] -> [kh, kw, C, mult]: output channel c*mult+k is filter [.., c, k]
     w = tf.reshape(w, [w_shape[2], w_shape[3], group, multiplier])
     return tf.nn.depthwise_conv2d(x, w, strides=[1, *strides, 1], padding=padding, dilations=dilations)
 
 
-def _grouped(x: tf.Tensor, w: tf.Tensor, group: int, strides: list[int], dilations: list[int],
-             padding: str) -> tf.Tensor:
+def _grouped(
+    x: tf.Tensor, w: tf.Tensor, group: int, strides: list[int], dilations: list[int], padding: str
+) -> tf.Tensor:
     xs = tf.split(x, group, axis=-1)
     ws = tf.split(w, group, axis=-1)
-    ys = [tf.nn.convolution(xi, wi, strides=strides, padding=padding, dilations=dilations) for xi, wi in zip(xs, ws, strict=True)]
+    ys = [
+        tf.nn.convolution(xi, wi, strides=strides, padding=padding, dilations=dilations)
+        for xi, wi in zip(xs, ws, strict=True)
+    ]
     return tf.concat(ys, axis=-1)
-
-
