@@ -2,5 +2,6 @@
 
 from onnx_direct.convert import onnx_to_tf
 from onnx_direct.mapping import TensorMapping
+from onnx_direct.sub_model import get_sub_model
 
-__all__ = ["TensorMapping", "onnx_to_tf"]
+__all__ = ["TensorMapping", "get_sub_model", "onnx_to_tf"]

@@ -34,15 +34,19 @@ class UnsupportedOperatorError(ConversionError):
 
     def __init__(self, nodes: Sequence[tuple[str, str, int, str]]):
         self.nodes = list(nodes)
-        lines = [
-            f"  - {op_type} (node {name!r}, opset {opset}): {reason}" for op_type, name, opset, reason in self.nodes
-        ]
+        lines = [self._describe(*entry) for entry in self.nodes]
         super().__init__(
             f"{len(self.nodes)} node(s) cannot be converted:\n"
             + "\n".join(lines)
             + "\nCut the model around them with tpu_framework.get_sub_model(model, inputs, outputs) "
             "and run the rest outside the TPU as pre- or post-processing."
         )
+
+    @staticmethod
+    def _describe(op_type: str, name: str, opset: int, reason: str) -> str:
+        if op_type.startswith("<"):  # a tensor, not a node: "<graph input>", "<initializer>"
+            return f"  - {op_type.strip('<>')} {name!r}: {reason}"
+        return f"  - {op_type} (node {name!r}, opset {opset}): {reason}"
 
 
 class UnsupportedDataTypeError(UnsupportedOperatorError):
