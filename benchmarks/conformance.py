@@ -32,20 +32,23 @@ def main(argv: list[str] | None = None) -> int:
     elapsed = time.perf_counter() - started
 
     table = conformance.summary_by_op(results)
-    print(f"{'op type':<28}{'pass':>6}{'fail':>6}{'rejected':>10}")
+    print(f"{'op type':<28}{'pass':>6}{'fail':>6}{'rejected':>10}{'random':>8}")
     for op_type, row in table.items():
-        print(f"{op_type:<28}{row['pass']:>6}{row['fail']:>6}{row['rejected']:>10}")
+        print(f"{op_type:<28}{row['pass']:>6}{row['fail']:>6}{row['rejected']:>10}{row['random']:>8}")
     passed = sum(r.status == "pass" for r in results)
     rejected = [r for r in results if r.status == "rejected"]
+    random = [r for r in results if r.status == "random"]
     failed = [r for r in results if r.status == "fail"]
-    considered = len(results) - len(rejected)
+    considered = len(results) - len(rejected) - len(random)
     rate = 100.0 * passed / considered if considered else 0.0
     print(
         f"\n{len(table)} op types, {len(results)} cases: {passed} pass, {len(failed)} fail, "
-        f"{len(rejected)} rejected (unsupported data types); pass rate {rate:.1f}% of the rest ({elapsed:.1f} s)"
+        f"{len(rejected)} rejected (unsupported data types), {len(random)} with random expected outputs; "
+        f"pass rate {rate:.1f}% of the rest ({elapsed:.1f} s)"
     )
-    if rejected:
-        print("rejected: " + ", ".join(r.name for r in rejected))
+    for title, group in (("rejected", rejected), ("random expected outputs", random)):
+        if group:
+            print(f"{title}: " + ", ".join(r.name for r in group))
     if args.failures or failed:
         for r in failed:
             print(f"FAIL {r.name} [{r.op_type}]: {r.message}")

@@ -21,6 +21,10 @@ class Unsupported(Exception):
     """Raised by a converter for an attribute or input combination it cannot express."""
 
 
+class UnsupportedDataType(Unsupported):
+    """Raised by a converter for a data type the graph does not compute in (e.g. a Cast to float16)."""
+
+
 @dataclass(frozen=True)
 class Value:
     """An ONNX tensor as converted: ``data == np.transpose(onnx_value, perm)``.

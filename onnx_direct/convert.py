@@ -10,14 +10,14 @@ import onnx
 import tensorflow as tf
 
 from onnx_direct import folding, ops
-from onnx_direct.context import ConversionContext, Node, Unsupported, Value
+from onnx_direct.context import ConversionContext, Node, Unsupported, UnsupportedDataType, Value
 from onnx_direct.inputs import check_data_types, numpy_dtype, resolve_shapes, runtime_inputs
 from onnx_direct.layout import Perm
 from onnx_direct.loading import ModelSource, domain_opset, load_model
 from onnx_direct.mapping import TensorMapping
 from onnx_direct.naming import tf_name
 from onnx_direct.simplify import try_simplify as simplify_model
-from pytpu.errors import ConversionError, UnsupportedOperatorError
+from pytpu.errors import ConversionError, UnsupportedDataTypeError, UnsupportedOperatorError
 
 Problem = tuple[str, str, int, str]
 
@@ -128,6 +128,7 @@ class _GraphBuilder:
 
     def _convert_nodes(self) -> None:
         problems: list[Problem] = []
+        data_types: list[bool] = []  # whether each problem is an unsupported data type
         failed: set[str] = set()
         for index, proto in enumerate(self.model.graph.node):
             if any(name in failed for name in proto.input):
@@ -138,16 +139,18 @@ class _GraphBuilder:
                 results = _convert_node(node)
             except Unsupported as err:
                 problems.append((node.op_type, node.name, node.opset, str(err)))
+                data_types.append(isinstance(err, UnsupportedDataType))
                 failed.update(proto.output)
                 continue
             except (ValueError, TypeError, tf.errors.OpError) as err:
                 message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
                 problems.append((node.op_type, node.name, node.opset, f"TensorFlow rejected the conversion: {message}"))
+                data_types.append(False)
                 failed.update(proto.output)
                 continue
             self._store(node, results)
         if problems:
-            raise UnsupportedOperatorError(problems)
+            raise (UnsupportedDataTypeError if all(data_types) else UnsupportedOperatorError)(problems)
 
     def _store(self, node: Node, results: list[Value]) -> None:
         for name, value in zip(node.outputs, results, strict=False):

@@ -5,15 +5,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import reduce
 
+import numpy as np
 import tensorflow as tf
 
-from onnx_direct.context import Node, Value
+from onnx_direct.context import Node, Unsupported, Value
 from onnx_direct.ops import converter
 from onnx_direct.ops._broadcast import aligned
 
+Binary = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
 
-def _binary(fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]) -> Callable[[Node], Value]:
+
+def check_legacy_broadcast(node: Node) -> None:
+    """Before opset 7, ``broadcast=1, axis=k`` aligned B at axis k of A; numpy aligns it at the end."""
+    axis = node.attr("axis")
+    if node.attr("broadcast", 0) and axis is not None:
+        rank_a, rank_b = node.rank(0), node.rank(1)
+        if axis % max(rank_a, 1) != rank_a - rank_b:
+            raise Unsupported(f"legacy broadcast of a rank-{rank_b} B at axis {axis} of a rank-{rank_a} A")
+
+
+def binary(fn: Binary) -> Callable[[Node], Value]:
+    """A converter applying ``fn`` to inputs 0 and 1 brought into one layout."""
+
     def convert(node: Node) -> Value:
+        check_legacy_broadcast(node)
         (a, b), perm = aligned(node, [0, 1])
         return Value(fn(a, b), perm)
 
@@ -27,13 +42,36 @@ def _div(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
     return tf.math.divide(a, b)
 
 
-converter("Add", since=1)(_binary(tf.math.add))
-converter("Sub", since=1)(_binary(tf.math.subtract))
-converter("Mul", since=1)(_binary(tf.math.multiply))
-converter("Div", since=1)(_binary(_div))
+def _pow(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    # The exponent may have another type; compute in numpy's promoted type and return the base's type.
+    common = tf.as_dtype(np.result_type(a.dtype.as_numpy_dtype, b.dtype.as_numpy_dtype))
+    return tf.cast(tf.math.pow(tf.cast(a, common), tf.cast(b, common)), a.dtype)
 
 
-def _variadic(fn: Callable[[tf.Tensor, tf.Tensor], tf.Tensor]) -> Callable[[Node], Value]:
+def _fmod(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:
+    """C fmod: the remainder has the sign of the dividend."""
+    if a.dtype.is_unsigned:  # both conventions agree on non-negative numbers
+        return tf.math.floormod(a, b)
+    if a.dtype in (tf.int8, tf.int16):  # TF's TruncateMod has no 8- or 16-bit kernels
+        return tf.cast(tf.truncatemod(tf.cast(a, tf.int32), tf.cast(b, tf.int32)), a.dtype)
+    return tf.truncatemod(a, b)
+
+
+converter("Add", since=1)(binary(tf.math.add))
+converter("Sub", since=1)(binary(tf.math.subtract))
+converter("Mul", since=1)(binary(tf.math.multiply))
+converter("Div", since=1)(binary(_div))
+converter("Pow", since=1)(binary(_pow))
+
+
+@converter("Mod", since=10)
+def mod(node: Node) -> Value:
+    # fmod=0: Python's % (sign of the divisor), for integers and, since opset 28, floats too
+    (a, b), perm = aligned(node, [0, 1])
+    return Value(_fmod(a, b) if node.attr("fmod", 0) else tf.math.floormod(a, b), perm)
+
+
+def _variadic(fn: Binary) -> Callable[[Node], Value]:
     def convert(node: Node) -> Value:
         tensors, perm = aligned(node)
         return Value(reduce(fn, tensors), perm)
