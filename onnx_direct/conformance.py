@@ -39,13 +39,19 @@ class CaseResult:
     message: str = ""
 
 
+def _model(case: TestCase) -> onnx.ModelProto:
+    if case.model is None:  # only model-directory cases lack one; node cases always carry theirs
+        raise ValueError(f"{case.name} has no model")
+    return case.model
+
+
 def op_types_of(case: TestCase) -> set[str]:
-    return {node.op_type for node in case.model.graph.node}
+    return {node.op_type for node in _model(case).graph.node}
 
 
 def label(case: TestCase) -> str:
     """The op type a case tests: its only node's, or the op its name starts with."""
-    nodes = case.model.graph.node
+    nodes = _model(case).graph.node
     if len(nodes) == 1:
         return nodes[0].op_type
     words = re.sub(r"^test_", "", case.name).replace("_", "").lower()
@@ -61,7 +67,7 @@ def claimed_cases(only: Iterable[str] | None = None) -> list[TestCase]:
     for case in collect_testcases():
         if case.kind != "node" or not op_types_of(case) <= claimed:
             continue
-        if any(n.domain not in ("", "ai.onnx") for n in case.model.graph.node):
+        if any(n.domain not in ("", "ai.onnx") for n in _model(case).graph.node):
             continue
         if wanted is not None and label(case) not in wanted:
             continue
@@ -71,7 +77,7 @@ def claimed_cases(only: Iterable[str] | None = None) -> list[TestCase]:
 
 def uses_rejected_types(case: TestCase) -> bool:
     """Inputs or outputs of a data type TF cannot compute with, or that are not tensors (sequences, optionals)."""
-    infos = [*case.model.graph.input, *case.model.graph.output]
+    infos = [*_model(case).graph.input, *_model(case).graph.output]
     if any(not i.type.HasField("tensor_type") for i in infos):
         return True
     return any(i.type.tensor_type.elem_type in REJECTED_ELEM_TYPES for i in infos)
@@ -81,10 +87,10 @@ def run_case(case: TestCase, channels_last_inputs: bool = True) -> CaseResult:
     """Run every data set of ``case``; with ``channels_last_inputs`` also once more with every
     input of rank >= 3 fed channels-last, so each converter sees the layout a conv would give it."""
     op_type = label(case)
-    inputs = runtime_inputs(case.model)
+    inputs = runtime_inputs(_model(case))
     variants = [False, True] if channels_last_inputs else [False]
     try:
-        for feeds, expected in case.data_sets:
+        for feeds, expected in case.data_sets or []:
             feed = {info.name: _as_array(v) for info, v in zip(inputs, feeds, strict=False)}
             for permuted in variants:
                 _run_variant(case, feed, [_as_array(e) for e in expected], permuted)
@@ -113,9 +119,9 @@ def _run_variant(case: TestCase, feed: dict[str, np.ndarray], expected: list[np.
     keep = {name: channels_last(v.ndim) for name, v in feed.items() if permuted and v.ndim >= 3}
     if permuted and not keep:
         return
-    graph, mapping = onnx_to_tf(case.model, input_shape=shapes, keep_arrangement=keep)
+    graph, mapping = onnx_to_tf(_model(case), input_shape=shapes, keep_arrangement=keep)
     fed = {name: np.transpose(v, keep[name]) if name in keep else v for name, v in feed.items()}
-    names = [o.name for o in case.model.graph.output]
+    names = [o.name for o in _model(case).graph.output]
     got = run_tf(graph, mapping, fed, names)
     where = " (inputs fed channels-last)" if permuted else ""
     for name, want in zip(names, expected, strict=True):

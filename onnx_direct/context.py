@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import onnx
@@ -14,7 +14,7 @@ from onnx_direct import layout
 from onnx_direct.layout import Perm
 from onnx_direct.naming import tf_name
 
-Data = tf.Tensor | np.ndarray
+Data: TypeAlias = tf.Tensor | np.ndarray
 
 
 class Unsupported(Exception):

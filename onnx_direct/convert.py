@@ -157,7 +157,7 @@ class _GraphBuilder:
             if not name:
                 continue
             self.ctx.values[name] = value
-            if not value.is_const:
+            if not isinstance(value.data, np.ndarray):
                 self.mapping.record(name, value.data.name, value.perm)
 
     def _add_outputs(self) -> None:

@@ -20,7 +20,7 @@ def foldable(node: Node) -> bool:
     present = [i for i in range(len(node.inputs)) if node.has_input(i)]
     if not all(node.value(i).is_const for i in present):
         return False
-    return sum(int(np.prod(node.value(i).stored_shape)) for i in present) <= _MAX_FOLD_ELEMENTS
+    return sum(int(node.value(i).data.size) for i in present) <= _MAX_FOLD_ELEMENTS
 
 
 def fold(node: Node) -> list[np.ndarray]:
