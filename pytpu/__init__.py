@@ -1,6 +1,7 @@
 """TensorFlow-free runtime side of the toolchain: errors, hardware parameters, programs, devices."""
 
 from pytpu.errors import (
+    AssetError,
     CompilationError,
     ConversionError,
     DeviceError,
@@ -14,6 +15,7 @@ from pytpu.errors import (
 )
 
 __all__ = [
+    "AssetError",
     "CompilationError",
     "ConversionError",
     "DeviceError",

@@ -67,3 +67,7 @@ class CompilationError(TpuFrameworkError):
 
 class DeviceError(TpuFrameworkError):
     """A program cannot be loaded or run on a device."""
+
+
+class AssetError(TpuFrameworkError):
+    """A pinned model, weight file or photo cannot be fetched, verified, exported or found."""

@@ -1,0 +1,111 @@
+"""Real photographs bundled inside installed wheels, ImageNet preprocessing, and ImageNet class names.
+
+The photos are read straight from the files scikit-image and scikit-learn ship in their wheels (nothing is
+downloaded; scikit-image's own loaders would fetch the images it does not bundle).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from pytpu.errors import AssetError
+
+# name -> (package that bundles it, path inside that package)
+PHOTOS: dict[str, tuple[str, str]] = {
+    "astronaut": ("skimage", "data/astronaut.png"),
+    "chelsea": ("skimage", "data/chelsea.png"),
+    "coffee": ("skimage", "data/coffee.png"),
+    "rocket": ("skimage", "data/rocket.jpg"),
+    "motorcycle_left": ("skimage", "data/motorcycle_left.png"),
+    "motorcycle_right": ("skimage", "data/motorcycle_right.png"),
+    "hubble_deep_field": ("skimage", "data/hubble_deep_field.jpg"),
+    "retina": ("skimage", "data/retina.jpg"),
+    "immunohistochemistry": ("skimage", "data/ihc.png"),
+    "camera": ("skimage", "data/camera.png"),
+    "moon": ("skimage", "data/moon.png"),
+    "coins": ("skimage", "data/coins.png"),
+    "china": ("sklearn", "datasets/images/china.jpg"),
+    "flower": ("sklearn", "datasets/images/flower.jpg"),
+}
+# Everyday scenes an ImageNet classifier has seen the like of: a sensible calibration set.
+IMAGENET_LIKE = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "china", "flower")
+
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+SHARED_ENV = "TPU_FRAMEWORK_SHARED"
+
+
+def photo_path(name: str) -> Path:
+    if name not in PHOTOS:
+        raise AssetError(f"unknown photo {name!r}; known: {sorted(PHOTOS)}")
+    package, relative = PHOTOS[name]
+    spec = importlib.util.find_spec(package)  # locates the package without importing it
+    if spec is None or not spec.submodule_search_locations:
+        raise AssetError(f"photo {name!r} ships with {package}, which is not installed (pip install '.[models]')")
+    path = Path(next(iter(spec.submodule_search_locations))) / relative
+    if not path.is_file():
+        raise AssetError(f"photo {name!r}: {path} is missing from the installed {package}")
+    return path
+
+
+def photo(name: str) -> Image.Image:
+    """The photo as an RGB PIL image (grey ones are replicated to three channels)."""
+    with Image.open(photo_path(name)) as image:
+        return image.convert("RGB")
+
+
+def photo_array(name: str) -> np.ndarray:
+    """The photo as a uint8 ``[H, W, 3]`` array."""
+    return np.asarray(photo(name), dtype=np.uint8)
+
+
+def imagenet_preprocess(image: Image.Image | np.ndarray, size: int = 224, resize: int = 256) -> np.ndarray:
+    """torchvision's ImageNet evaluation transform: shorter side to ``resize``, centre crop ``size``, mean/std.
+
+    Returns float32 ``[1, 3, size, size]`` (NCHW).
+    """
+    if isinstance(image, np.ndarray):
+        image = Image.fromarray(image)
+    image = image.convert("RGB")
+    width, height = image.size
+    scale = resize / min(width, height)
+    new_size = (resize, int(height * scale)) if width <= height else (int(width * scale), resize)
+    image = image.resize(new_size, Image.Resampling.BILINEAR)
+    left = round((new_size[0] - size) / 2.0)
+    top = round((new_size[1] - size) / 2.0)
+    pixels = np.asarray(image.crop((left, top, left + size, top + size)), dtype=np.float32) / 255.0
+    return ((pixels - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)[np.newaxis]
+
+
+def imagenet_batch(names: Sequence[str] = IMAGENET_LIKE, size: int = 224, resize: int = 256) -> np.ndarray:
+    """Several photos preprocessed and stacked: float32 ``[N, 3, size, size]``."""
+    return np.concatenate([imagenet_preprocess(photo(name), size, resize) for name in names])
+
+
+def shared_data_path(filename: str) -> Path:
+    """A file of the project's shared data: ``$TPU_FRAMEWORK_SHARED/data/``, else ``<repo>/../shared/data/``."""
+    candidates = [Path(__file__).resolve().parents[2].parent / "shared"]
+    if os.environ.get(SHARED_ENV):
+        candidates.insert(0, Path(os.environ[SHARED_ENV]).expanduser())
+    for shared in candidates:
+        if (shared / "data" / filename).is_file():
+            return shared / "data" / filename
+    looked = ", ".join(str(c / "data" / filename) for c in candidates)
+    raise AssetError(f"{filename} not found (looked in {looked}); set {SHARED_ENV} to the shared directory")
+
+
+@cache
+def imagenet_classes() -> tuple[str, ...]:
+    """The 1,000 ImageNet-1k class names, indexed by the 0-based class id."""
+    names = tuple(line.strip() for line in shared_data_path("imagenet_classes.txt").read_text().splitlines())
+    names = tuple(n for n in names if n)
+    if len(names) != 1000:
+        raise AssetError(f"imagenet_classes.txt has {len(names)} names, expected 1000")
+    return names
