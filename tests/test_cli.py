@@ -7,8 +7,8 @@ import json
 import onnx
 from click.testing import CliRunner
 
-from tpu_framework.cli import main
 from tests.helpers import conv_net
+from tpu_framework.cli import main
 
 
 def test_convert_writes_graph_and_mapping(tmp_path):
