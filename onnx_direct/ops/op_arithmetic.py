@@ -8,31 +8,9 @@ from functools import reduce
 import numpy as np
 import tensorflow as tf
 
-from onnx_direct.context import Node, Unsupported, Value
+from onnx_direct.context import Node, Value
 from onnx_direct.ops import converter
-from onnx_direct.ops._broadcast import aligned
-
-Binary = Callable[[tf.Tensor, tf.Tensor], tf.Tensor]
-
-
-def check_legacy_broadcast(node: Node) -> None:
-    """Before opset 7, ``broadcast=1, axis=k`` aligned B at axis k of A; numpy aligns it at the end."""
-    axis = node.attr("axis")
-    if node.attr("broadcast", 0) and axis is not None:
-        rank_a, rank_b = node.rank(0), node.rank(1)
-        if axis % max(rank_a, 1) != rank_a - rank_b:
-            raise Unsupported(f"legacy broadcast of a rank-{rank_b} B at axis {axis} of a rank-{rank_a} A")
-
-
-def binary(fn: Binary) -> Callable[[Node], Value]:
-    """A converter applying ``fn`` to inputs 0 and 1 brought into one layout."""
-
-    def convert(node: Node) -> Value:
-        check_legacy_broadcast(node)
-        (a, b), perm = aligned(node, [0, 1])
-        return Value(fn(a, b), perm)
-
-    return convert
+from onnx_direct.ops._broadcast import Binary, aligned, binary
 
 
 def _div(a: tf.Tensor, b: tf.Tensor) -> tf.Tensor:

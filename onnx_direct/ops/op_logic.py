@@ -6,8 +6,7 @@ import tensorflow as tf
 
 from onnx_direct.context import Node, Unsupported, Value, keep_layout
 from onnx_direct.ops import converter
-from onnx_direct.ops._broadcast import aligned
-from onnx_direct.ops.op_arithmetic import binary
+from onnx_direct.ops._broadcast import aligned, binary, unary
 
 converter("Equal", since=1)(binary(tf.math.equal))
 converter("Less", since=1)(binary(tf.math.less))
@@ -19,10 +18,7 @@ converter("Or", since=1)(binary(tf.math.logical_or))
 converter("Xor", since=1)(binary(tf.math.logical_xor))
 
 
-@converter("Not", since=1)
-def logical_not(node: Node) -> Value:
-    x = node.value(0)
-    return keep_layout(x, tf.math.logical_not(node.tensor(0, x.perm)))
+converter("Not", since=1)(unary(tf.math.logical_not))
 
 
 @converter("Where", since=9)
@@ -31,10 +27,7 @@ def where(node: Node) -> Value:
     return Value(tf.where(condition, x, y), perm)
 
 
-@converter("IsNaN", since=9)
-def is_nan(node: Node) -> Value:
-    x = node.value(0)
-    return keep_layout(x, tf.math.is_nan(node.tensor(0, x.perm)))
+converter("IsNaN", since=9)(unary(tf.math.is_nan))
 
 
 @converter("IsInf", since=10)

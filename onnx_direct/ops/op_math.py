@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import tensorflow as tf
 
-from onnx_direct.context import Node, Value, keep_layout
 from onnx_direct.ops import converter
-
-Unary = Callable[[tf.Tensor], tf.Tensor]
-
-
-def _unary(fn: Unary) -> Callable[[Node], Value]:
-    def convert(node: Node) -> Value:
-        x = node.value(0)
-        return keep_layout(x, fn(node.tensor(0, x.perm)))
-
-    return convert
+from onnx_direct.ops._broadcast import Unary, unary
 
 
 def _abs(x: tf.Tensor) -> tf.Tensor:
@@ -57,4 +45,4 @@ _UNARY: dict[str, tuple[int, Unary]] = {
 }
 
 for _op_type, (_since, _fn) in _UNARY.items():
-    converter(_op_type, since=_since)(_unary(_fn))
+    converter(_op_type, since=_since)(unary(_fn))
