@@ -65,8 +65,10 @@ def _with_value_infos(model: onnx.ModelProto, names: list[str]) -> onnx.ModelPro
     described = {v.name for v in [*typed.graph.value_info, *typed.graph.input, *typed.graph.output]}
     missing = [n for n in names if n not in described]
     if missing:
-        raise SubModelError(f"the types of {missing} cannot be inferred; run onnx_to_tf(try_simplify=True) "
-                            "or onnxsim on the model first so its shapes are static")
+        raise SubModelError(
+            f"the types of {missing} cannot be inferred; run onnx_to_tf(try_simplify=True) "
+            "or onnxsim on the model first so its shapes are static"
+        )
     return typed
 
 

@@ -10,6 +10,11 @@ import tensorflow as tf
 from onnx_direct.context import Node, Unsupported
 
 
+def per_axis(node: Node, name: str, spatial: int, fill: int = 1) -> list[int]:
+    """An attribute with one int per spatial axis (strides, dilations), ``fill`` on every axis when absent."""
+    return [int(v) for v in node.attr(name, [fill] * spatial)]
+
+
 def explicit_pads(
     node: Node, in_sizes: Sequence[int | None], kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int]
 ) -> tuple[list[int], list[int]] | None:

@@ -9,7 +9,7 @@ from itertools import product
 import numpy as np
 
 from onnx_direct.context import Node, Unsupported
-from onnx_direct.ops._padding import explicit_pads
+from onnx_direct.ops._padding import explicit_pads, per_axis
 
 
 @dataclass(frozen=True)
@@ -117,8 +117,8 @@ def pool_geometry(node: Node, in_sizes: list[int | None]) -> PoolGeometry | None
     kernel = [int(k) for k in node.attr("kernel_shape")]
     if len(kernel) != spatial:
         raise Unsupported(f"kernel_shape {kernel} does not match {spatial} spatial axes")
-    strides = [int(s) for s in node.attr("strides", [1] * spatial)]
-    dilations = [int(d) for d in node.attr("dilations", [1] * spatial)]
+    strides = per_axis(node, "strides", spatial)
+    dilations = per_axis(node, "dilations", spatial)
     pads = explicit_pads(node, in_sizes, kernel, strides, dilations)
     if pads is None:
         return None

@@ -7,7 +7,7 @@ import tensorflow as tf
 from onnx_direct import layout
 from onnx_direct.context import Node, Unsupported, Value
 from onnx_direct.ops import converter
-from onnx_direct.ops._padding import spatial_padding
+from onnx_direct.ops._padding import per_axis, spatial_padding
 
 
 @converter("Conv", since=1)
@@ -18,8 +18,8 @@ def conv(node: Node) -> Value:
         raise Unsupported(f"{spatial}-d convolution")
     w_shape = node.static_shape(1)
     kernel = [int(k) for k in node.attr("kernel_shape", w_shape[2:])]
-    strides = [int(s) for s in node.attr("strides", [1] * spatial)]
-    dilations = [int(d) for d in node.attr("dilations", [1] * spatial)]
+    strides = per_axis(node, "strides", spatial)
+    dilations = per_axis(node, "dilations", spatial)
     group = int(node.attr("group", 1))
     x = node.channels_last(0)
     # filters in TF order: spatial..., in/group, out

@@ -8,6 +8,7 @@ import tensorflow as tf
 from onnx_direct import layout
 from onnx_direct.context import Data, Node, Unsupported, Value
 from onnx_direct.ops import converter
+from onnx_direct.ops._padding import per_axis
 
 Pads = tuple[list[int], list[int]]
 
@@ -83,8 +84,8 @@ def conv_transpose(node: Node) -> Value:
     if any(size is None for size in node.shape(0)[2:]):
         raise Unsupported("ConvTranspose needs static spatial sizes; fix them with input_shape")
     in_sizes = [int(size) for size in node.shape(0)[2:]]  # type: ignore[arg-type]
-    strides = [int(s) for s in node.attr("strides", [1] * spatial)]
-    dilations = [int(d) for d in node.attr("dilations", [1] * spatial)]
+    strides = per_axis(node, "strides", spatial)
+    dilations = per_axis(node, "dilations", spatial)
     out_padding = [int(p) for p in node.attr("output_padding", [0] * spatial)][-spatial:]
     full = _full_sizes(in_sizes, w_shape[2:], strides, dilations)
     begins, ends = _pads(node, full, in_sizes, strides, out_padding)

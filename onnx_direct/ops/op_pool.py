@@ -10,6 +10,7 @@ import tensorflow as tf
 from onnx_direct import layout
 from onnx_direct.context import Node, Unsupported, Value
 from onnx_direct.ops import converter
+from onnx_direct.ops._padding import per_axis
 from onnx_direct.ops._pool_geometry import PoolGeometry, pool_geometry
 
 # TF's 3-d pooling kernels only take these; other types pool plane by plane.
@@ -69,8 +70,8 @@ def _pooled(
     explicitly with ``pad_value`` (AveragePool rescales after)."""
     spatial = x.shape.rank - 2
     if geometry is None:  # auto_pad SAME_UPPER on dynamic sizes is TF's 'SAME'
-        dilations = [int(d) for d in node.attr("dilations", [1] * spatial)]
-        strides = [int(s) for s in node.attr("strides", [1] * spatial)]
+        dilations = per_axis(node, "dilations", spatial)
+        strides = per_axis(node, "strides", spatial)
         return _pool(x, kind, node.attr("kernel_shape"), strides, dilations, "SAME")
     if same:
         return _pool(x, kind, geometry.kernel, geometry.strides, geometry.dilations, "SAME")
