@@ -27,6 +27,7 @@ import onnx
 import onnxruntime as ort
 
 from onnx_direct import onnx_to_tf
+from onnx_direct.metrics import relative_error
 from onnx_direct.runner import TFRunner
 from tpu_framework.assets.zoo import ZOO, ZooModel
 
@@ -42,11 +43,6 @@ def median_seconds(fn: Any, repeats: int = _REPEATS) -> float:
         fn()
         times.append(time.perf_counter() - started)
     return float(np.median(times))
-
-
-def relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    scale = float(np.max(np.abs(want))) or 1.0
-    return float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) / scale
 
 
 def per_photo(run: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:

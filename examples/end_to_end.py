@@ -15,6 +15,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np
 import onnxruntime as ort
 
+from onnx_direct.metrics import relative_error
 from onnx_direct.runner import TFRunner
 from tpu_framework import onnx_to_tf
 from tpu_framework.assets import photos
@@ -34,8 +35,10 @@ def main() -> None:
     started = time.perf_counter()
     graph, mapping = onnx_to_tf(model, input_shape={input_name: [1, 3, 224, 224]})
     transposes = sum(node.op == "Transpose" for node in graph.as_graph_def().node)
-    print(f"converted MobileNetV2 ({len(model.graph.node)} ONNX nodes) in {time.perf_counter() - started:.2f} s, "
-          f"{transposes} Transpose ops in the TF graph")
+    print(
+        f"converted MobileNetV2 ({len(model.graph.node)} ONNX nodes) in {time.perf_counter() - started:.2f} s, "
+        f"{transposes} Transpose ops in the TF graph"
+    )
 
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     worst = 0.0
@@ -45,7 +48,7 @@ def main() -> None:
             x = photos.imagenet_preprocess(photos.photo(name))
             want = session.run([output_name], {input_name: x})[0]
             got = runner({input_name: x}, [output_name])[output_name]
-            worst = max(worst, float(np.abs(got - want).max() / np.abs(want).max()))
+            worst = max(worst, relative_error(got, want))
             cells = []
             for logits in (want, got):
                 top = int(np.argmax(logits))

@@ -27,8 +27,10 @@ def make_model(
         "test",
         [helper.make_tensor_value_info(name, FLOAT, list(shape)) for name, shape in inputs.items()],
         [helper.make_empty_tensor_value_info(name) for name in outputs],
-        [onnx.numpy_helper.from_array(np.asarray(v), name) for v, name in
-         ((v, k) for k, v in (initializers or {}).items())],
+        [
+            onnx.numpy_helper.from_array(np.asarray(v), name)
+            for v, name in ((v, k) for k, v in (initializers or {}).items())
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
     model.ir_version = 8
@@ -49,12 +51,6 @@ def ort_run(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], optimize: b
 def tf_run(model: onnx.ModelProto, feeds: Mapping[str, np.ndarray], **kwargs: object) -> dict[str, np.ndarray]:
     graph, mapping = onnx_to_tf(model, **kwargs)  # type: ignore[arg-type]
     return run_tf(graph, mapping, feeds, [o.name for o in model.graph.output])
-
-
-def relative_error(got: np.ndarray, want: np.ndarray) -> float:
-    """max |got - want| / max |want|: the error measure the real-model checks use."""
-    scale = float(np.max(np.abs(want))) or 1.0
-    return float(np.max(np.abs(got.astype(np.float64) - want.astype(np.float64)))) / scale
 
 
 def transpose_ops(graph_def: object) -> list[str]:

@@ -14,8 +14,9 @@ from tpu_framework.cli import main
 def test_convert_writes_graph_and_mapping(tmp_path):
     path = tmp_path / "net.onnx"
     onnx.save(conv_net(), path)
-    result = CliRunner().invoke(main, ["convert", str(path), "--input-shape", "input=1,3,16,16",
-                                       "--keep", "input=0,2,3,1"])
+    result = CliRunner().invoke(
+        main, ["convert", str(path), "--input-shape", "input=1,3,16,16", "--keep", "input=0,2,3,1"]
+    )
     assert result.exit_code == 0, result.output
     assert "1 Transpose" in result.output
     mapping = json.loads((tmp_path / "net.mapping.json").read_text())

@@ -7,9 +7,10 @@ import pytest
 from onnx import helper
 
 from onnx_direct import onnx_to_tf
+from onnx_direct.metrics import relative_error
 from onnx_direct.runner import run_tf
 from pytpu.errors import ConversionError, InputShapeError
-from tests.helpers import conv_net, make_model, ort_run, relative_error, tf_run, transpose_ops
+from tests.helpers import conv_net, make_model, ort_run, tf_run, transpose_ops
 
 
 @pytest.fixture(scope="module")
@@ -86,8 +87,11 @@ def test_dynamic_batch_stays_dynamic_and_input_shape_fixes_it(model_and_input):
 
 @pytest.mark.parametrize(
     ("shape", "message"),
-    [({"image": [1, 3, 16, 16]}, "not inputs of the model"), ({"input": [1, 3, 16]}, "rank 3"),
-     ({"input": [1, 4, 16, 16]}, "dimension 1 to 4")],
+    [
+        ({"image": [1, 3, 16, 16]}, "not inputs of the model"),
+        ({"input": [1, 3, 16]}, "rank 3"),
+        ({"input": [1, 4, 16, 16]}, "dimension 1 to 4"),
+    ],
 )
 def test_bad_input_shape_is_a_typed_error(model_and_input, shape, message):
     model, _ = model_and_input

@@ -57,8 +57,9 @@ def test_unknown_ops_are_all_listed_with_node_and_opset():
         helper.make_node("Relu", ["b"], ["c"], name="ok2"),
         helper.make_node("StringNormalizer", ["c"], ["y"], name="strings"),
     ]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [1, 4])],
-                              [helper.make_tensor_value_info("y", 1, [1, 4])])
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", 1, [1, 4])], [helper.make_tensor_value_info("y", 1, [1, 4])]
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)])
     with pytest.raises(UnsupportedOperatorError) as info:
         onnx_to_tf(model)
@@ -72,18 +73,25 @@ def test_unknown_ops_are_all_listed_with_node_and_opset():
 def test_unsupported_attribute_names_the_node():
     w = np.ones((2, 1, 3, 3), np.float32)
     nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="weird_conv", auto_pad="SAME_SIDEWAYS")]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [1, 1, 5, 5])],
-                              [helper.make_tensor_value_info("y", 1, [1, 2, 5, 5])],
-                              [onnx.numpy_helper.from_array(w, "w")])
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", 1, [1, 1, 5, 5])],
+        [helper.make_tensor_value_info("y", 1, [1, 2, 5, 5])],
+        [onnx.numpy_helper.from_array(w, "w")],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     with pytest.raises(UnsupportedOperatorError, match=r"Conv \(node 'weird_conv', opset 13\): auto_pad"):
         onnx_to_tf(model)
 
 
 def test_float16_input_is_rejected_with_its_name():
-    graph = helper.make_graph([helper.make_node("Relu", ["half"], ["y"])], "g",
-                              [helper.make_tensor_value_info("half", 10, [1, 4])],
-                              [helper.make_tensor_value_info("y", 10, [1, 4])])
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["half"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("half", 10, [1, 4])],
+        [helper.make_tensor_value_info("y", 10, [1, 4])],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     with pytest.raises(UnsupportedDataTypeError, match=r"'half'.*FLOAT16"):
         onnx_to_tf(model)

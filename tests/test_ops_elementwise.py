@@ -10,8 +10,9 @@ import pytest
 from onnx import TensorProto, helper
 
 from onnx_direct import onnx_to_tf
+from onnx_direct.metrics import relative_error
 from pytpu.errors import UnsupportedDataTypeError
-from tests.helpers import make_model, ort_run, relative_error, tf_run, transpose_ops
+from tests.helpers import make_model, ort_run, tf_run, transpose_ops
 
 RNG = np.random.default_rng(7)
 

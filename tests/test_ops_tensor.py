@@ -7,7 +7,8 @@ import onnx
 from onnx import helper
 
 from onnx_direct import onnx_to_tf
-from tests.helpers import make_model, ort_run, relative_error, tf_run, transpose_ops
+from onnx_direct.metrics import relative_error
+from tests.helpers import make_model, ort_run, tf_run, transpose_ops
 
 RNG = np.random.default_rng(11)
 NHWC = (0, 2, 3, 1)

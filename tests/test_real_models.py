@@ -7,9 +7,10 @@ import onnx
 import pytest
 
 from onnx_direct import get_sub_model, onnx_to_tf
+from onnx_direct.metrics import relative_error
 from onnx_direct.naming import tf_name
 from onnx_direct.runner import TFRunner
-from tests.helpers import ort_run, relative_error
+from tests.helpers import ort_run
 from tpu_framework.assets import photos
 from tpu_framework.assets.zoo import ZOO
 

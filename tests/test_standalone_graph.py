@@ -9,7 +9,8 @@ import textwrap
 import numpy as np
 
 from onnx_direct import onnx_to_tf
-from tests.helpers import conv_net, ort_run, relative_error
+from onnx_direct.metrics import relative_error
+from tests.helpers import conv_net, ort_run
 
 _RUNNER = textwrap.dedent(
     """
@@ -52,8 +53,15 @@ def test_graph_runs_without_onnx(tmp_path):
     (tmp_path / "model.pb").write_bytes(graph.as_graph_def().SerializeToString())
     np.save(tmp_path / "x.npy", x)
     (tmp_path / "run.py").write_text(_RUNNER)
-    args = [sys.executable, str(tmp_path / "run.py"), str(tmp_path / "model.pb"), mapping["input"],
-            mapping["output"], str(tmp_path / "x.npy"), str(tmp_path / "y.npy")]
+    args = [
+        sys.executable,
+        str(tmp_path / "run.py"),
+        str(tmp_path / "model.pb"),
+        mapping["input"],
+        mapping["output"],
+        str(tmp_path / "x.npy"),
+        str(tmp_path / "y.npy"),
+    ]
     done = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     got = np.load(tmp_path / "y.npy")

@@ -26,8 +26,11 @@ def test_head_then_tail_equals_full():
 
 
 def test_inputs_and_outputs_keep_the_order_given():
-    nodes = [helper.make_node("Relu", ["a"], ["ra"]), helper.make_node("Neg", ["b"], ["nb"]),
-             helper.make_node("Add", ["ra", "nb"], ["y"])]
+    nodes = [
+        helper.make_node("Relu", ["a"], ["ra"]),
+        helper.make_node("Neg", ["b"], ["nb"]),
+        helper.make_node("Add", ["ra", "nb"], ["y"]),
+    ]
     model = make_model(nodes, {"a": [2], "b": [2]}, ["y"])
     sub = get_sub_model(model, ["nb", "ra"], ["y", "ra"])
     assert [i.name for i in sub.graph.input] == ["nb", "ra"]
