@@ -1,0 +1,18 @@
+"""Integer layers: what the quantizer emits, the golden reference computes and the compiler lowers.
+
+One module per layer family. Each holds the float layer the lowering rules find in a TF graph
+(``Float*``: float parameters, ``quantize``) and the integer layer it becomes (int8/int32 parameters,
+``golden``). ``LAYER_TYPES`` lists the integer layers by ``kind`` for saving and loading.
+"""
+
+from dnn_quant.layers.base import FloatLayer, Layer
+from dnn_quant.layers.concat import Concat
+from dnn_quant.layers.conv import Conv
+from dnn_quant.layers.eltwise import Add, Mul
+from dnn_quant.layers.layout import Layout
+from dnn_quant.layers.lut import Lut
+from dnn_quant.layers.pool import AvgPool, MaxPool
+
+LAYER_TYPES: dict[str, type[Layer]] = {t.KIND: t for t in (Conv, Add, Mul, Lut, Concat, MaxPool, AvgPool, Layout)}
+
+__all__ = ["LAYER_TYPES", "Add", "AvgPool", "Concat", "Conv", "FloatLayer", "Layer", "Layout", "Lut", "MaxPool", "Mul"]

@@ -1,0 +1,143 @@
+"""QuantizedModel: the integer layers, their golden TF graph, host-side rescaling, saving and loading."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from dnn_quant.dtypes import TpuDtype
+from dnn_quant.graph import op_name, tensor_name
+from dnn_quant.layers.base import Layer
+from dnn_quant.qparams import QParams
+from pytpu.errors import QuantizationError
+
+GOLDEN_SCOPE = "golden"
+
+
+class QuantizedModel(abc.ABC):
+    """An int8 model: ``layers`` in execution order, with the quantization of its inputs and outputs.
+
+    Tensor names are those of the float TF graph (``anchors_mapping`` maps the user's original names, ONNX
+    tensor ids, to them).
+    """
+
+    @property
+    @abc.abstractmethod
+    def layers(self) -> list[Layer]: ...
+
+    @property
+    @abc.abstractmethod
+    def inputs(self) -> dict[str, tuple[tuple[int | None, ...], QParams]]:
+        """Input tensor name -> (shape, quantization)."""
+
+    @property
+    @abc.abstractmethod
+    def outputs(self) -> list[str]: ...
+
+    @property
+    @abc.abstractmethod
+    def anchors_mapping(self) -> dict[str, str]: ...
+
+    def qparams(self, name: str) -> QParams:
+        name = tensor_name(name)
+        if name in self.inputs:
+            return self.inputs[name][1]
+        for layer in self.layers:
+            if layer.name == name:
+                return layer.out
+        raise QuantizationError(f"the quantized model has no tensor {name!r}")
+
+    def as_graph(self, batch_size: int | None = None, cache_word_length: int = 128) -> tf.Graph:
+        """The exact integer reference as a TF graph of stock ops: int8 placeholders named as the float graph's
+        inputs, every layer output an int8 tensor named as in the float graph.
+
+        ``cache_word_length`` does not change any value: channels are padded to whole cache words only in the
+        device's memory, and padded channels never enter a sum (see docs/quantization.md).
+        """
+        if cache_word_length <= 0:
+            raise QuantizationError(f"cache_word_length must be positive, not {cache_word_length}")
+        graph = tf.Graph()
+        with graph.as_default():
+            tensors: dict[str, tf.Tensor] = {}
+            for name, (shape, _) in self.inputs.items():
+                tensors[name] = tf.compat.v1.placeholder(tf.int8, [batch_size, *shape[1:]], name=op_name(name))
+            for layer in self.layers:
+                with tf.name_scope(f"{GOLDEN_SCOPE}/{_scope(layer.name)}"):
+                    value = layer.golden([tensors[i] for i in layer.inputs])
+                tensors[layer.name] = _named(value, layer.name)
+        return graph
+
+    def rescale(self, data: Mapping[str, np.ndarray], direction: TpuDtype | None = None) -> dict[str, np.ndarray]:
+        """Float -> int8 codes or int8 codes -> float, by each tensor's scale and zero point.
+
+        Without ``direction``, float arrays are quantized and integer arrays dequantized.
+        """
+        result = {}
+        for name, values in data.items():
+            array = np.asarray(values)
+            qparams = self.qparams(name)
+            to_int = direction is TpuDtype.INT8 or (direction is None and np.issubdtype(array.dtype, np.floating))
+            result[name] = qparams.quantize(array) if to_int else qparams.dequantize(array)
+        return result
+
+    def save(self, file_dir: str, file_name: str | None = None, io_params_name: str = "scales.json") -> None:
+        """Write the model (JSON structure + one binary file of arrays) and the input/output scales."""
+        from dnn_quant.storage import save_model
+
+        save_model(self, file_dir, file_name, io_params_name)
+
+    @staticmethod
+    def load(file_name: str) -> QuantizedModel:
+        """A model whose arrays are memory-mapped from the saved files."""
+        from dnn_quant.storage import load_model
+
+        return load_model(file_name)
+
+
+def _scope(name: str) -> str:
+    return name.replace(":", "_")
+
+
+def _named(value: tf.Tensor, name: str) -> tf.Tensor:
+    """An identity carrying the float graph's tensor name, so the user's names fetch the golden tensors."""
+    wanted = op_name(name) if name.endswith(":0") else _scope(name)
+    named = tf.identity(value, name=wanted)
+    if named.op.name != wanted:
+        raise QuantizationError(f"cannot name the golden tensor {name!r}: the name is taken by {named.op.name!r}")
+    return named
+
+
+class InMemoryQuantizedModel(QuantizedModel):
+    """The model ``RegularModel.quantize`` returns."""
+
+    def __init__(
+        self,
+        layers: list[Layer],
+        inputs: dict[str, tuple[tuple[int | None, ...], QParams]],
+        outputs: list[str],
+        anchors_mapping: Mapping[str, str] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ):
+        self._layers, self._inputs, self._outputs = layers, inputs, outputs
+        self._anchors = dict(anchors_mapping or {})
+        self.metadata = dict(metadata or {})
+
+    @property
+    def layers(self) -> list[Layer]:
+        return self._layers
+
+    @property
+    def inputs(self) -> dict[str, tuple[tuple[int | None, ...], QParams]]:
+        return self._inputs
+
+    @property
+    def outputs(self) -> list[str]:
+        return self._outputs
+
+    @property
+    def anchors_mapping(self) -> dict[str, str]:
+        return self._anchors
