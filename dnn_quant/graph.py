@@ -138,6 +138,7 @@ def _infer(graph: FloatGraph) -> None:
         tf.graph_util.import_graph_def(graph.graph_def, input_map=feeds, name="f")
     variable: set[str] = set()
     to_fold: list[str] = []
+    graph.shapes.update({name: tuple(t.shape.as_list()) for name, t in feeds.items()})
     for node in graph.nodes.values():
         op = tf_graph.get_operation_by_name(f"f/{node.name}")
         depends = node.op in _NEVER_FOLD or any(op_name(i) in variable for i in node.inputs)
@@ -146,7 +147,7 @@ def _infer(graph: FloatGraph) -> None:
         for out in op.outputs:
             name = tensor_name(f"{node.name}:{out.value_index}")
             graph.dtypes[name] = out.dtype
-            if out.shape.rank is not None and out.shape.is_fully_defined():
+            if name not in graph.inputs and out.shape.rank is not None and out.shape.is_fully_defined():
                 graph.shapes[name] = tuple(out.shape.as_list())
             if not depends:
                 to_fold.append(name)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -124,12 +124,7 @@ class RegularModel:
         working_dir: str = "",
     ) -> dict[str, Any]:
         """Train the thresholds against the float model's outputs; returns those of the best checkpoint."""
-        from dnn_quant.fine_tuning import fine_tune
-
         thresholds_file.check(thresholds)
         thresholds_file.match(thresholds, self.calibrated)
-        data = validate(fine_tuning_data, self.graph.inputs, "fine-tuning data")
-        return fine_tune(self, thresholds, data, fine_tuning_epochs, working_dir)
-
-
-__all__ = ["RegularModel", "Sequence"]
+        validate(fine_tuning_data, self.graph.inputs, "fine-tuning data")
+        raise QuantizationError("fine-tuning is not implemented in this release; quantize the calibrated thresholds")

@@ -54,10 +54,18 @@ class AvgPool(Layer):
         if any(self.pads):
             x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])
         channels = x.shape[-1]
-        ones = np.ones([*self.kernel, channels, 1], np.float64)
-        sums = golden.to_int64(tf.nn.depthwise_conv2d(x, ones, [1, *self.strides, 1], "VALID"))
+        sums = golden.to_int64(self._window_sums(x, channels))
         out = golden.requantize(sums, self.mult[..., None], self.shift[..., None], self.out.zero_point)
         return out if self.keep_dims else tf.reshape(out, [-1, channels])
+
+    def _window_sums(self, x: tf.Tensor, channels: int) -> tf.Tensor:
+        if list(x.shape[1:3]) == list(self.kernel):  # one window: a global sum
+            return tf.reduce_sum(x, axis=[1, 2], keepdims=True)
+        ones = np.ones([*self.kernel, channels, 1], np.float64)
+        if self.strides[0] == self.strides[1]:
+            return tf.nn.depthwise_conv2d(x, ones, [1, *self.strides, 1], "VALID")
+        # TF's depthwise kernel wants equal strides: sum every window, keep the strided ones
+        return tf.nn.depthwise_conv2d(x, ones, [1, 1, 1, 1], "VALID")[:, :: self.strides[0], :: self.strides[1], :]
 
 
 def window_counts(size: list[int], kernel: list[int], strides: list[int], pads: list[int]) -> np.ndarray:
