@@ -84,6 +84,24 @@ def imagenet_preprocess(image: Image.Image | np.ndarray, size: int = 224, resize
     return ((pixels - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1)[np.newaxis]
 
 
+def imagenet_views(image: Image.Image, size: int = 224, resize: int = 256) -> np.ndarray:
+    """Five views of one photo for quantization data: the evaluation crop (centre) and the four corner crops
+    of the same resized image, ``[5, 3, size, size]``."""
+    image = image.convert("RGB")
+    width, height = image.size
+    scale = resize / min(width, height)
+    resized = image.resize(
+        (max(size, round(width * scale)), max(size, round(height * scale))), Image.Resampling.BILINEAR
+    )
+    right, bottom = resized.size[0] - size, resized.size[1] - size
+    corners = [(0, 0), (right, 0), (0, bottom), (right, bottom)]
+    views = [imagenet_preprocess(image, size, resize)[0]]
+    for left, top in corners:
+        pixels = np.asarray(resized.crop((left, top, left + size, top + size)), dtype=np.float32) / 255.0
+        views.append(((pixels - IMAGENET_MEAN) / IMAGENET_STD).transpose(2, 0, 1))
+    return np.stack(views).astype(np.float32)
+
+
 def imagenet_batch(names: Sequence[str] = IMAGENET_LIKE, size: int = 224, resize: int = 256) -> np.ndarray:
     """Several photos preprocessed and stacked: float32 ``[N, 3, size, size]``."""
     return np.concatenate([imagenet_preprocess(photo(name), size, resize) for name in names])
