@@ -2,9 +2,10 @@
 
 The public names follow the reference manual::
 
-    from tpu_framework import onnx_to_tf, get_sub_model
+    from tpu_framework import onnx_to_tf, get_sub_model, RegularModel, QuantizedModel
 """
 
+from dnn_quant import InMemoryQuantizedModel, QuantizedModel, RegularModel, TpuDtype
 from onnx_direct import TensorMapping, get_sub_model, onnx_to_tf
 from pytpu.errors import (
     CompilationError,
@@ -25,11 +26,15 @@ __all__ = [
     "CompilationError",
     "ConversionError",
     "DeviceError",
+    "InMemoryQuantizedModel",
     "InputShapeError",
     "InvalidModelError",
     "QuantizationError",
+    "QuantizedModel",
+    "RegularModel",
     "SubModelError",
     "TensorMapping",
+    "TpuDtype",
     "TpuFrameworkError",
     "UnsupportedDataTypeError",
     "UnsupportedOperatorError",
