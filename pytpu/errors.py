@@ -71,3 +71,63 @@ class DeviceError(TpuFrameworkError):
 
 class AssetError(TpuFrameworkError):
     """A pinned model, weight file or photo cannot be fetched, verified, exported or found."""
+
+
+class UnknownTpuTypeError(DeviceError, ValueError):
+    """``get_hw_params`` was asked for a platform it does not know; the message lists the known ones."""
+
+
+class ProgramError(DeviceError, ValueError):
+    """A program breaks the instruction set: a field out of range, a bad dependency, a data race.
+
+    ``unit`` and ``index`` name the offending instruction when there is one (``"ME"``, 12).
+    """
+
+    def __init__(self, message: str, unit: str | None = None, index: int | None = None):
+        self.unit = unit
+        self.index = index
+        super().__init__(message)
+
+
+class FieldRangeError(ProgramError):
+    """An instruction field lies outside the range docs/isa.md gives for it."""
+
+
+class AddressError(ProgramError):
+    """An access leaves the memory it addresses (cache, accumulators, DDR) or breaks its alignment."""
+
+
+class CacheCapacityError(AddressError):
+    """A cache access reaches a word beyond the shared cache."""
+
+
+class AccumulatorCapacityError(AddressError):
+    """An access reaches an accumulator row or column the matrix engine does not have."""
+
+
+class DdrCapacityError(AddressError):
+    """A DDR access leaves its channel, or names a channel the platform does not have."""
+
+
+class AlignmentError(AddressError):
+    """A DDR address is not word aligned, or a byte range crosses the end of a cache word."""
+
+
+class DependencyError(ProgramError):
+    """A dependency names a missing instruction, or the dependencies deadlock the units."""
+
+
+class HazardError(ProgramError):
+    """Two instructions touch the same cache word without an ordering between them (a data race)."""
+
+
+class AssemblyError(ProgramError):
+    """Program text the assembler cannot read; the message gives the line."""
+
+
+class EncodingError(ProgramError):
+    """Bytes that are not a valid encoded instruction stream."""
+
+
+class InputDataError(DeviceError, ValueError):
+    """Input data for an inference do not match the program's tensor descriptions."""

@@ -1,0 +1,179 @@
+"""Element-wise arithmetic over cache words: rescale, add, mul, lookup table.
+
+Each walks its patterns together, element ``i`` being one word; bytes ``off..off+len-1`` of every word are
+processed (int8 lanes) and the other bytes of the destination words are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from pytpu.isa.base import (
+    Instruction,
+    Problem,
+    Space,
+    Span,
+    clamp_problems,
+    counts_problems,
+    lanes_problems,
+    register,
+)
+from pytpu.isa.fields import Field, Limits, addr, cache, int8, int32, lane_fields, requant_fields, shift
+from pytpu.isa.pattern import Pattern
+from pytpu.isa.units import Unit
+
+_DST = cache("dst", "destination words")
+_A = cache("a", "first operand words (count = dst's)")
+_B = cache("b", "second operand words (count = dst's; stride 0 broadcasts one word)")
+_ZA = int8("za", "zero point of a")
+_ZB = int8("zb", "zero point of b")
+
+
+def pattern_spans(**patterns: Pattern) -> tuple[Span, ...]:
+    out = []
+    for name, pattern in patterns.items():
+        lo, hi = pattern.span()
+        out.append(Span(Space.CACHE, lo, hi, name))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Lanewise(Instruction):
+    """Shared shape of the element-wise instructions: a destination, a byte range and a clamp."""
+
+    UNITS: ClassVar[tuple[Unit, ...]] = (Unit.EWP,)
+
+    dst: Pattern
+    off: int
+    len: int
+
+    def operands(self) -> dict[str, Pattern]:
+        return {}
+
+    def spans(self, lim: Limits) -> tuple[Span, ...]:
+        return pattern_spans(dst=self.dst, **self.operands())
+
+    def constraints(self, lim: Limits) -> list[Problem]:
+        counts = {name: p.count for name, p in self.operands().items()}
+        problems = lanes_problems(self.off, self.len, lim) + counts_problems(self.dst.count, **counts)
+        clamp = self.clamp()
+        return problems + (clamp_problems(*clamp) if clamp else [])
+
+    def clamp(self) -> tuple[int, int] | None:
+        return None
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Rescale(_Lanewise):
+    """``dst = requantize(a - za, mult, shift, zo, lo, hi)``."""
+
+    MNEMONIC: ClassVar[str] = "RESCALE"
+    OPCODE: ClassVar[int] = 0x10
+    FIELDS: ClassVar[tuple[Field, ...]] = (_DST, _A, _ZA, *requant_fields(), *lane_fields())
+
+    a: Pattern
+    za: int
+    mult: int
+    shift: int
+    zo: int
+    lo: int
+    hi: int
+
+    def operands(self) -> dict[str, Pattern]:
+        return {"a": self.a}
+
+    def clamp(self) -> tuple[int, int] | None:
+        return self.lo, self.hi
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Add(_Lanewise):
+    """``dst = clamp(round_shift((a - za) * ma + (b - zb) * mb, shift) + zo, lo, hi)``."""
+
+    MNEMONIC: ClassVar[str] = "ADD"
+    OPCODE: ClassVar[int] = 0x11
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        _DST,
+        _A,
+        _B,
+        _ZA,
+        _ZB,
+        int32("ma", "multiplier of a"),
+        int32("mb", "multiplier of b (negative: subtraction)"),
+        shift(),
+        int8("zo", "output zero point"),
+        int8("lo", "output clamp, low (lo <= hi)"),
+        int8("hi", "output clamp, high"),
+        *lane_fields(),
+    )
+
+    a: Pattern
+    b: Pattern
+    za: int
+    zb: int
+    ma: int
+    mb: int
+    shift: int
+    zo: int
+    lo: int
+    hi: int
+
+    def operands(self) -> dict[str, Pattern]:
+        return {"a": self.a, "b": self.b}
+
+    def clamp(self) -> tuple[int, int] | None:
+        return self.lo, self.hi
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mul(_Lanewise):
+    """``dst = requantize((a - za) * (b - zb), mult, shift, zo, lo, hi)``."""
+
+    MNEMONIC: ClassVar[str] = "MUL"
+    OPCODE: ClassVar[int] = 0x12
+    FIELDS: ClassVar[tuple[Field, ...]] = (_DST, _A, _B, _ZA, _ZB, *requant_fields(), *lane_fields())
+
+    a: Pattern
+    b: Pattern
+    za: int
+    zb: int
+    mult: int
+    shift: int
+    zo: int
+    lo: int
+    hi: int
+
+    def operands(self) -> dict[str, Pattern]:
+        return {"a": self.a, "b": self.b}
+
+    def clamp(self) -> tuple[int, int] | None:
+        return self.lo, self.hi
+
+
+@register
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lut(_Lanewise):
+    """``dst = table[a + 128]``; the 256-entry int8 table fills ``lut_words`` words at ``table``."""
+
+    MNEMONIC: ClassVar[str] = "LUT"
+    OPCODE: ClassVar[int] = 0x13
+    FIELDS: ClassVar[tuple[Field, ...]] = (
+        _DST,
+        _A,
+        addr("table", "first word of the table (byte a+128 holds the result for code a)"),
+        *lane_fields(),
+    )
+
+    a: Pattern
+    table: int
+
+    def operands(self) -> dict[str, Pattern]:
+        return {"a": self.a}
+
+    def spans(self, lim: Limits) -> tuple[Span, ...]:
+        table = Span(Space.CACHE, self.table, self.table + lim.lut_words - 1, "table")
+        return (*pattern_spans(dst=self.dst, a=self.a), table)

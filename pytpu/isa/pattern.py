@@ -1,0 +1,78 @@
+"""N-dimensional word address patterns: ``base + sum(i_d * stride_d)``, outermost dimension first."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_DIMS = 4
+"""Dimensions a pattern may have."""
+
+_DIM_RE = re.compile(r"^(\d+):(-?\d+)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """Word addresses ``base + sum(i_d * stride_d)`` for ``0 <= i_d < count_d``, walked row-major.
+
+    ``dims`` is a tuple of ``(count, stride)`` pairs, outermost first; no dims is the single word ``base``.
+    Text form: ``base`` or ``base[count:stride,count:stride]``, e.g. ``100[8:24,8:1]``.
+    """
+
+    base: int
+    dims: tuple[tuple[int, int], ...] = ()
+
+    @classmethod
+    def contiguous(cls, base: int, count: int) -> Pattern:
+        """``count`` consecutive words from ``base``."""
+        return cls(base, ((count, 1),))
+
+    @property
+    def count(self) -> int:
+        """Number of elements (words) the pattern walks."""
+        n = 1
+        for count, _ in self.dims:
+            n *= count
+        return n
+
+    def span(self) -> tuple[int, int]:
+        """Lowest and highest address the pattern touches (inclusive)."""
+        lo = hi = self.base
+        for count, stride in self.dims:
+            reach = (count - 1) * stride
+            if reach < 0:
+                lo += reach
+            else:
+                hi += reach
+        return lo, hi
+
+    def addresses(self) -> np.ndarray:
+        """Every address in walking order, as a flat int64 array."""
+        out = np.array([self.base], dtype=np.int64)
+        for count, stride in self.dims:
+            out = (out[:, None] + np.arange(count, dtype=np.int64) * stride).reshape(-1)
+        return out
+
+    def __str__(self) -> str:
+        if not self.dims:
+            return str(self.base)
+        return f"{self.base}[{','.join(f'{c}:{s}' for c, s in self.dims)}]"
+
+    @classmethod
+    def parse(cls, text: str) -> Pattern:
+        """Inverse of ``str``; raises ValueError on malformed text."""
+        head, bracket, rest = text.partition("[")
+        base = int(head)
+        if not bracket:
+            return cls(base)
+        if not rest.endswith("]"):
+            raise ValueError(f"pattern {text!r} lacks its closing ']'")
+        dims = []
+        for part in rest[:-1].split(","):
+            match = _DIM_RE.match(part)
+            if match is None:
+                raise ValueError(f"pattern dimension {part!r} is not count:stride")
+            dims.append((int(match.group(1)), int(match.group(2))))
+        return cls(base, tuple(dims))

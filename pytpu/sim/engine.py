@@ -1,0 +1,141 @@
+"""The execution engine: runs the instruction streams in simulated start-time order.
+
+At every step the engine takes, among the heads of the four streams whose dependencies have completed,
+the one that can start earliest (ties go to ME, EWP, DTL0, DTL1 in that order), applies every write that
+has landed by then, executes the instruction's semantics on the device state as it is at that moment, and
+schedules its writes to land when it completes.  A missing dependency therefore changes the timing and
+may read stale data, as it would on hardware.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+
+from pytpu.errors import DependencyError, ProgramError
+from pytpu.isa.base import Instruction, queue_of
+from pytpu.isa.dma import Load, Store
+from pytpu.isa.program import Program
+from pytpu.isa.units import DMA_LANES, UNITS, Ref, Unit
+from pytpu.isa.validate import describe, instruction_problems, raise_problems, span_problems
+from pytpu.sim import ops
+from pytpu.sim.checker import wrong_unit
+from pytpu.sim.state import DeviceState, Write
+from pytpu.sim.timeline import Event, Timeline
+from pytpu.sim.timing import Slot, TimingModel
+
+
+def execute(program: Program, state: DeviceState, *, checked: bool = False) -> Timeline:
+    """Run ``program`` on ``state``.
+
+    Every access is checked against capacity and alignment as it executes; when the program has not been
+    through the static checker (``checked=False``) every field is checked too.
+    """
+    return _Engine(program, state, checked).run()
+
+
+class _Engine:
+    def __init__(self, program: Program, state: DeviceState, checked: bool):
+        self.streams = program.streams
+        self.state = state
+        self.checked = checked
+        self.timing = TimingModel(state.hw)
+        self.semantics = ops.table()
+        self.done: list[list[int]] = [[-1] * len(s) for s in self.streams]
+        self.heads = [0] * len(UNITS)
+        self.verified = [0] * len(UNITS)  # instructions below this index of each stream have been checked
+        self.plans: list[Slot | None] = [None] * len(UNITS)
+        self.pending: list[tuple[int, int, Write]] = []
+        self.order = itertools.count()  # keeps writes landing at the same cycle in execution order
+        self.events: list[Event] = []
+
+    def run(self) -> Timeline:
+        while (choice := self._next()) is not None:
+            self._execute(*choice)
+        self._land(None)
+        if any(self.heads[u] < len(self.streams[u]) for u in UNITS):
+            raise DependencyError(self._deadlock_message())
+        return Timeline(self.state.hw, tuple(self.events))
+
+    def _next(self) -> tuple[Unit, Slot] | None:
+        best: tuple[Unit, Slot] | None = None
+        for unit in UNITS:
+            slot = self._plan(unit)
+            if slot is not None and (best is None or slot.start < best[1].start):
+                best = (unit, slot)
+        return best
+
+    def _plan(self, unit: Unit) -> Slot | None:
+        """The slot of ``unit``'s next instruction, or None if it has none or waits for one not yet run."""
+        cached = self.plans[unit]
+        if cached is not None:
+            return cached
+        index = self.heads[unit]
+        if index >= len(self.streams[unit]):
+            return None
+        ins = self.streams[unit][index]
+        if self.verified[unit] <= index:
+            self._check(unit, index, ins)
+            self.verified[unit] = index + 1
+        ready = 0
+        for dep in ins.deps:
+            done = self._done_of(dep, unit, index, ins)
+            if done < 0:
+                return None
+            ready = max(ready, done)
+        slot = self.plans[unit] = self.timing.plan(unit, ins, ready)
+        return slot
+
+    def _done_of(self, dep: Ref, unit: Unit, index: int, ins: Instruction) -> int:
+        if not (0 <= dep.index < len(self.streams[dep.unit])):
+            raise DependencyError(
+                f"{describe(unit, index, ins)}: waits for {dep}, which does not exist", unit.name, index
+            )
+        return self.done[dep.unit][dep.index]
+
+    def _execute(self, unit: Unit, slot: Slot) -> None:
+        index = self.heads[unit]
+        ins = self.streams[unit][index]
+        self._land(slot.start)
+        try:
+            writes = self.semantics[type(ins)](ins, self.state)
+        except ProgramError as exc:
+            if exc.unit is not None:
+                raise
+            raise type(exc)(f"{describe(unit, index, ins)}: {exc}", unit.name, index) from None
+        for write in writes:
+            heapq.heappush(self.pending, (slot.done, next(self.order), write))
+        self.timing.commit(unit, ins, slot)
+        self.done[unit][index] = slot.done
+        self.heads[unit] += 1
+        self.plans[unit] = None
+        if unit in DMA_LANES:  # the lanes share DDR channels: the other lane's plan may have moved
+            for lane in DMA_LANES:
+                self.plans[lane] = None
+        channel = ins.ch if isinstance(ins, Load | Store) else -1
+        queue = queue_of(unit, ins)
+        self.events.append(Event(unit, index, ins.MNEMONIC, queue, slot.start, slot.end, slot.done, channel))
+
+    def _check(self, unit: Unit, index: int, ins: Instruction) -> None:
+        """Accesses always; fields and rules too if the static checker did not run."""
+        lim, ref = self.state.lim, Ref(unit, index)
+        unit_problem = wrong_unit(unit, ins)
+        if unit_problem:
+            raise_problems([(ref, ins, unit_problem)])
+        problems = span_problems(ins, lim) if self.checked else instruction_problems(ins, lim)
+        raise_problems([(ref, ins, p) for p in problems])
+
+    def _land(self, now: int | None) -> None:
+        """Apply the writes of every instruction complete by ``now`` (all of them if None)."""
+        while self.pending and (now is None or self.pending[0][0] <= now):
+            heapq.heappop(self.pending)[2].apply(self.state)
+
+    def _deadlock_message(self) -> str:
+        lines = ["deadlock: no unit can proceed"]
+        for unit in UNITS:
+            index = self.heads[unit]
+            if index < len(self.streams[unit]):
+                ins = self.streams[unit][index]
+                waiting = [str(d) for d in ins.deps if self.done[d.unit][d.index] < 0]
+                lines.append(f"  {describe(unit, index, ins)} waits for {', '.join(waiting)}")
+        return "\n".join(lines)
