@@ -3,7 +3,11 @@
 Export runs Keras with its torch backend in a subprocess (see ``_keras_export.py``) and torch's TorchScript
 ONNX exporter (opset 13). Keras's initial weights make activations vanish in depthwise networks (1e-12 at
 MobileNetV2's output), so each layer's weights are then rescaled to unit output RMS
-(:func:`~tpu_framework.assets.normalise.normalise_layer_outputs`).
+(:func:`~tpu_framework.assets.normalise.normalise_layer_outputs`) on the real photos the zoo runs the models on
+(``photos.IMAGENET_LIKE``, ImageNet preprocessing, the whole batch at once). EfficientNetB0's hidden layers are
+rescaled to RMS 0.1 instead: its swish activations and squeeze-and-excitation gates amplify amplitude differences
+block after block at unit RMS (normalised on white noise, it took photos to logits of ~3e4 that float32 round-off
+moved by 5e-3 of their range).
 
 The input is ``input`` ``[1, 3, S, S]`` for channels-first models (Keras's DenseNet only builds channels-last:
 ``[1, S, S, 3]``); the output is ``logits`` ``[1, 1000]`` (no softmax), or ``features`` ``[1, C]`` (global
@@ -20,14 +24,17 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import onnx
 
 from pytpu.errors import AssetError
+from tpu_framework.assets import photos
 from tpu_framework.assets.cache import atomic_path, cache_path, settings_key
 from tpu_framework.assets.normalise import normalise_layer_outputs
 
 OPSET = 13
-_RECIPE = 2  # bump when the export recipe or normalisation changes, so cached models are rebuilt
+_RECIPE = 3  # bump when the export recipe or normalisation changes, so cached models are rebuilt
+CALIBRATION_PHOTOS = photos.IMAGENET_LIKE
 _EXPORT_TIMEOUT_S = 1800
 
 
@@ -37,6 +44,7 @@ class KerasSpec:
     size: int  # square input side
     data_format: str = "channels_first"
     include_top: bool = True  # False: global-average-pooled features instead of the classifier
+    hidden_rms: float = 1.0  # RMS of the hidden layers' outputs on the photos (the last layer's is 1)
 
     @property
     def output(self) -> str:
@@ -47,7 +55,9 @@ KERAS_MODELS = {
     "resnet50": KerasSpec("ResNet50", 224),
     "mobilenet_v2": KerasSpec("MobileNetV2", 224),
     "mobilenet_v3_small": KerasSpec("MobileNetV3Small", 224),
-    "efficientnet_b0": KerasSpec("EfficientNetB0", 224),
+    # Swish and sigmoid gates compound amplitude differences over EfficientNet's 16 blocks unless they run
+    # where they are close to linear (see normalise.py): at unit RMS one photo's logits end 1e4 x another's.
+    "efficientnet_b0": KerasSpec("EfficientNetB0", 224, hidden_rms=0.1),
     "densenet121": KerasSpec("DenseNet121", 224, data_format="channels_last"),
     "inception_v3": KerasSpec("InceptionV3", 160),
     "xception": KerasSpec("Xception", 160),
@@ -65,13 +75,20 @@ def keras_model_path(name: str, seed: int = 0) -> Path:
         with atomic_path(path) as tmp:
             _export(spec, seed, tmp)
             model = onnx.load(tmp)
-            normalise_layer_outputs(model, seed)
+            normalise_layer_outputs(model, seed, {"input": calibration_batch(name)}, spec.hidden_rms)
             onnx.save(model, str(tmp))
     return path
 
 
 def keras_model(name: str, seed: int = 0) -> onnx.ModelProto:
     return onnx.load(keras_model_path(name, seed))
+
+
+def calibration_batch(name: str) -> np.ndarray:
+    """The photos the weights are normalised on, preprocessed as the zoo feeds them, in the model's layout."""
+    spec = _spec(name)
+    batch = photos.imagenet_batch(CALIBRATION_PHOTOS, size=spec.size, resize=round(spec.size * 256 / 224))
+    return batch if spec.data_format == "channels_first" else np.ascontiguousarray(batch.transpose(0, 2, 3, 1))
 
 
 def _spec(name: str) -> KerasSpec:

@@ -55,23 +55,13 @@ class ZooModel:
         return (np.asarray(resized, np.float32) / 255.0).transpose(2, 0, 1)
 
 
-# Re-randomised EfficientNetB0 reaches logits of ~1e4 on real photos, where float32 round-off alone moves the
-# output by more than the 1e-4 the zoo is held to (onnxruntime differs from itself by 5e-3 across its
-# optimisation levels). It stays out of the zoo until its weights are normalised on photos.
-_ILL_CONDITIONED = {"efficientnet_b0"}
-
-
 def _zoo() -> dict[str, ZooModel]:
     models = [
         ZooModel("mobilenet_v2", mobilenet_v2, 224),
         ZooModel("yolov8n", yolov8n, 320, kind="detector", imagenet_preprocessing=False),
     ]
     models += [ZooModel(f"light_{n}", partial(light_model, n), 224, kind="random") for n in LIGHT_MODELS]
-    models += [
-        ZooModel(f"keras_{n}", partial(keras_model, n), s.size, kind="random")
-        for n, s in KERAS_MODELS.items()
-        if n not in _ILL_CONDITIONED
-    ]
+    models += [ZooModel(f"keras_{n}", partial(keras_model, n), s.size, kind="random") for n, s in KERAS_MODELS.items()]
     return {m.name: m for m in models}
 
 
