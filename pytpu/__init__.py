@@ -1,4 +1,9 @@
-"""TensorFlow-free runtime side of the toolchain: errors, hardware parameters, programs, devices."""
+"""TensorFlow-free runtime side of the toolchain: errors, hardware parameters, programs, devices.
+
+The manual's TPU calls: ``pytpu.Device.list_devices()``, ``pytpu.Device.open(name)``, ``device.load(path)``,
+``program.inference()``, ``inference.sync(inputs)``, ``pytpu.convert_to_raw(src, dst)``; ``TpuProgram`` writes
+and reads ``.tpu`` files.
+"""
 
 from pytpu.errors import (
     AccumulatorCapacityError,
@@ -11,7 +16,9 @@ from pytpu.errors import (
     ConversionError,
     DdrCapacityError,
     DependencyError,
+    DeviceClosedError,
     DeviceError,
+    DeviceNotFoundError,
     EncodingError,
     FieldRangeError,
     HazardError,
@@ -19,6 +26,8 @@ from pytpu.errors import (
     InputShapeError,
     InvalidModelError,
     ProgramError,
+    ProgramFileError,
+    ProgramVersionError,
     QuantizationError,
     SubModelError,
     TpuFrameworkError,
@@ -36,6 +45,16 @@ from pytpu.params import (
     get_hw_params,
     known_tpu_types,
 )
+from pytpu.program import RawCodec, TensorSpec, TpuProgram, convert_to_raw
+from pytpu.runtime import (
+    BenchmarkResult,
+    Device,
+    Inference,
+    InferenceFuture,
+    InferenceStatus,
+    LoadedProgram,
+    ProcessingMode,
+)
 from pytpu.sim import ExecutionResult, Simulator, check_program, model_execute
 
 __all__ = [
@@ -44,39 +63,54 @@ __all__ = [
     "AlignmentError",
     "AssemblyError",
     "AssetError",
+    "BenchmarkResult",
     "CacheCapacityError",
     "CompilationError",
     "ConversionError",
     "DdrCapacityError",
     "DdrSegment",
     "DependencyError",
+    "Device",
+    "DeviceClosedError",
     "DeviceError",
+    "DeviceNotFoundError",
     "EncodingError",
     "Executable",
     "ExecutionResult",
     "FieldRangeError",
     "HazardError",
+    "Inference",
+    "InferenceFuture",
+    "InferenceStatus",
     "InputDataError",
     "InputShapeError",
     "InvalidModelError",
+    "LoadedProgram",
     "ModelParameters",
+    "ProcessingMode",
     "Program",
     "ProgramBuilder",
     "ProgramError",
+    "ProgramFileError",
+    "ProgramVersionError",
     "QuantizationError",
+    "RawCodec",
     "Simulator",
     "SubModelError",
     "TPU_64x64_FPGA_PARAMS",
     "TPU_128x128_PARAMS",
     "TensorDescription",
+    "TensorSpec",
     "TpuFrameworkError",
     "TpuParameters",
+    "TpuProgram",
     "Unit",
     "UnknownTpuTypeError",
     "UnsupportedDataTypeError",
     "UnsupportedOperatorError",
     "assemble",
     "check_program",
+    "convert_to_raw",
     "decode",
     "disassemble",
     "encode",

@@ -131,3 +131,19 @@ class EncodingError(ProgramError):
 
 class InputDataError(DeviceError, ValueError):
     """Input data for an inference do not match the program's tensor descriptions."""
+
+
+class ProgramFileError(ProgramError):
+    """A ``.tpu`` file that cannot be read: not a program, truncated, corrupt (checksum) or malformed."""
+
+
+class ProgramVersionError(ProgramFileError):
+    """A ``.tpu`` file written in a format version newer than this reader understands."""
+
+
+class DeviceNotFoundError(DeviceError, LookupError):
+    """``Device.open`` was given a name that is not among ``Device.list_devices()``."""
+
+
+class DeviceClosedError(DeviceError):
+    """A device, a program loaded on it or an inference was used after it was closed."""

@@ -6,7 +6,8 @@ store them field by field without pickle (instruction streams through :func:`pyt
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import difflib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -169,3 +170,23 @@ def _check_region(hw: ModelParameters, what: str, channel: int, address: int, nb
         raise AlignmentError(f"{what}: {nbytes} bytes at {address:#x} are not whole {cwl}-byte words, word aligned")
     if address < 0 or address + nbytes > hw.ddr.channel_size:
         raise DdrCapacityError(f"{what}: {nbytes} bytes at {address:#x} leave DDR{channel}")
+
+
+def check_tensor_names(expected: Sequence[str], given: Iterable[str], what: str = "inputs") -> None:
+    """``given`` must name exactly the tensors ``expected``; otherwise an InputDataError says what differs."""
+    given = list(given)
+    missing = [n for n in expected if n not in given]
+    unknown = [n for n in given if n not in expected]
+    if not (missing or unknown):
+        return
+    verb = "takes" if what == "inputs" else "gives"
+    folded = {n.casefold(): n for n in missing}
+    hints = [
+        f"{name!r} looks like {folded[close[0]]!r}"
+        for name in unknown
+        if (close := difflib.get_close_matches(name.casefold(), list(folded), n=1, cutoff=0.6))
+    ]
+    raise InputDataError(
+        f"{what} missing: {missing}, not {what} of the program: {unknown}; it {verb} {list(expected)}"
+        + (f" ({'; '.join(hints)})" if hints else "")
+    )

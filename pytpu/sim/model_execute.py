@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from pytpu.errors import InputDataError
-from pytpu.executable import Executable, TensorDescription
+from pytpu.executable import Executable, TensorDescription, check_tensor_names
 from pytpu.isa.program import LayerSpan
+from pytpu.sim.blas import single_threaded_blas
+from pytpu.sim.engine import execute
 from pytpu.sim.simulator import Simulator
 from pytpu.sim.timeline import LayerTime, Timeline
 from pytpu.sim.timing import host_transfer_us
@@ -67,15 +68,12 @@ def model_execute(
 ) -> ExecutionResult:
     """Run one inference: pack ``input_data`` (float, or int8 codes) into DDR, execute, unpack the outputs."""
     executable.check_memory_map(tensor_descriptions)
-    _check_inputs(executable, input_data)
-    sim = Simulator(executable.hw)
-    for segment in executable.constants:
-        sim.write_ddr(segment.channel, segment.address, np.asarray(segment.data))
-    for name in executable.inputs:
-        d = tensor_descriptions[name]
-        sim.write_ddr(d.ddr_channel, d.ddr_address, d.pack(input_data[name]))
-    timeline = sim.run(executable.program, disable_static_checker=disable_static_checker)
-    codes = {name: _read_output(sim, tensor_descriptions[name]) for name in executable.outputs}
+    check_tensor_names(executable.inputs, input_data)
+    words = {name: tensor_descriptions[name].pack(input_data[name]) for name in executable.inputs}
+    output_words, timeline = execute_words(
+        executable, tensor_descriptions, words, disable_static_checker=disable_static_checker
+    )
+    codes = {name: tensor_descriptions[name].from_words(w) for name, w in output_words.items()}
     hw = executable.hw
     in_bytes = sum(tensor_descriptions[n].nbytes for n in executable.inputs)
     out_bytes = sum(tensor_descriptions[n].nbytes for n in executable.outputs)
@@ -91,15 +89,33 @@ def model_execute(
     )
 
 
-def _check_inputs(executable: Executable, input_data: Mapping[str, np.ndarray]) -> None:
-    missing = [n for n in executable.inputs if n not in input_data]
-    unknown = [n for n in input_data if n not in executable.inputs]
-    if missing or unknown:
-        raise InputDataError(
-            f"inputs missing: {missing}, not inputs of the program: {unknown}; it takes {list(executable.inputs)}"
-        )
+def execute_words(
+    executable: Executable,
+    tensor_descriptions: Mapping[str, TensorDescription],
+    input_words: Mapping[str, np.ndarray],
+    *,
+    disable_static_checker: bool = False,
+    prechecked: bool = False,
+) -> tuple[dict[str, np.ndarray], Timeline]:
+    """Run on a fresh device with the inputs already packed (stored words, as DDR holds them).
+
+    Returns each output's stored words, shape ``(words, word_length)`` int8, and the timeline.
+    ``prechecked``: the program already passed the static checker for this platform (a runtime checks it
+    once when it loads the program), so neither it nor the engine's field checks run again.
+    """
+    sim = Simulator(executable.hw)
+    for segment in executable.constants:
+        sim.write_ddr(segment.channel, segment.address, np.asarray(segment.data))
+    for name in executable.inputs:
+        d = tensor_descriptions[name]
+        sim.write_ddr(d.ddr_channel, d.ddr_address, input_words[name])
+    if prechecked:
+        with single_threaded_blas():
+            timeline = execute(executable.program, sim.state, checked=True)
+    else:
+        timeline = sim.run(executable.program, disable_static_checker=disable_static_checker)
+    return {name: _read_output(sim, tensor_descriptions[name]) for name in executable.outputs}, timeline
 
 
 def _read_output(sim: Simulator, d: TensorDescription) -> np.ndarray:
-    raw = sim.read_ddr(d.ddr_channel, d.ddr_address, d.nbytes)
-    return d.from_words(raw.reshape(d.words, d.word_length))
+    return sim.read_ddr(d.ddr_channel, d.ddr_address, d.nbytes).reshape(d.words, d.word_length)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -164,4 +165,9 @@ class TimingModel:
 
 def host_transfer_us(nbytes: int, hw: ModelParameters) -> float:
     """Time the host link needs to move ``nbytes`` one way (before or after the device runs)."""
-    return nbytes * 1e6 / hw.host.link_bytes_per_second
+    return float(exact_host_transfer_us(nbytes, hw))
+
+
+def exact_host_transfer_us(nbytes: int, hw: ModelParameters) -> Fraction:
+    """:func:`host_transfer_us` as an exact fraction (the host queues add many of them up)."""
+    return Fraction(nbytes * 10**6, hw.host.link_bytes_per_second)
