@@ -62,14 +62,42 @@ class QuantizedModel(abc.ABC):
             raise QuantizationError(f"cache_word_length must be positive, not {cache_word_length}")
         graph = tf.Graph()
         with graph.as_default():
-            tensors: dict[str, tf.Tensor] = {}
-            for name, (shape, _) in self.inputs.items():
-                tensors[name] = tf.compat.v1.placeholder(tf.int8, [batch_size, *shape[1:]], name=op_name(name))
-            for layer in self.layers:
-                with tf.name_scope(f"{GOLDEN_SCOPE}/{_scope(layer.name)}"):
-                    value = layer.golden([tensors[i] for i in layer.inputs])
-                tensors[layer.name] = _named(value, layer.name)
+            placeholders = {
+                name: tf.compat.v1.placeholder(tf.int8, [batch_size, *shape[1:]], name=op_name(name))
+                for name, (shape, _) in self.inputs.items()
+            }
+            if batch_size == 1 or not self.batch_rigid:
+                self._build(placeholders, named=True)
+            else:
+                self._build_per_sample(placeholders)
         return graph
+
+    @property
+    def batch_rigid(self) -> bool:
+        """Whether a layout op only holds at the batch of 1 the float graph was built at (a reshape that moves
+        the batch axis, as converters emit around channel shuffles); the golden graph then maps over samples."""
+        return any(getattr(layer, "op", "") == "Reshape" and not _batch_free(layer) for layer in self.layers)
+
+    def _build(self, inputs: dict[str, tf.Tensor], named: bool) -> dict[str, tf.Tensor]:
+        tensors = dict(inputs)
+        for layer in self.layers:
+            with tf.name_scope(f"{GOLDEN_SCOPE}/{_scope(layer.name)}"):
+                value = layer.golden([tensors[i] for i in layer.inputs])
+            tensors[layer.name] = _named(value, layer.name) if named else value
+        return tensors
+
+    def _build_per_sample(self, placeholders: dict[str, tf.Tensor]) -> None:
+        """Every sample through the batch-1 layers (a TF while loop); only the outputs carry their names."""
+        names = list(placeholders)
+
+        def one(sample: tuple[tf.Tensor, ...]) -> tuple[tf.Tensor, ...]:
+            tensors = self._build({n: s[None] for n, s in zip(names, sample, strict=True)}, named=False)
+            return tuple(tensors[o][0] for o in self.outputs)
+
+        signature = tuple(tf.TensorSpec(None, tf.int8) for _ in self.outputs)
+        outputs = tf.map_fn(one, tuple(placeholders[n] for n in names), fn_output_signature=signature)
+        for name, value in zip(self.outputs, outputs, strict=True):
+            _named(value, name)
 
     def rescale(self, data: Mapping[str, np.ndarray], direction: TpuDtype | None = None) -> dict[str, np.ndarray]:
         """Float -> int8 codes or int8 codes -> float, by each tensor's scale and zero point.
@@ -96,6 +124,13 @@ class QuantizedModel(abc.ABC):
         from dnn_quant.storage import load_model
 
         return load_model(file_name)
+
+
+def _batch_free(layer: Layer) -> bool:
+    shape = getattr(layer, "consts", {}).get("shape")
+    return bool(getattr(layer, "attrs", {}).get("batch_free")) or bool(
+        shape is not None and len(shape) and shape[0] == -1
+    )
 
 
 def _scope(name: str) -> str:

@@ -20,6 +20,7 @@ from dnn_quant.layers.base import FloatLayer
 from dnn_quant.lowering import lower
 from dnn_quant.qparams import QParams
 from dnn_quant.quantized_model import InMemoryQuantizedModel
+from dnn_quant.rewrites import needs_rewrite, rewrite
 from pytpu.errors import QuantizationError
 
 
@@ -45,10 +46,13 @@ class RegularModel:
         if not 0.0 < percentile <= 100.0:
             raise QuantizationError(f"percentile must be in (0, 100], not {percentile}")
         self.graph = load_float_graph(original_graph_def, input_shapes, output_nodes)
+        if needs_rewrite(self.graph):
+            self.graph = load_float_graph(rewrite(self.graph), input_shapes, output_nodes)
         self.float_layers: list[FloatLayer] = lower(self.graph, swish_layer_mode)
         self.anchors_mapping = dict(anchors_mapping or {})
         self.percentile = percentile
-        self.calibrated = list(self.graph.inputs) + [layer.name for layer in self.float_layers if not layer.INHERITS]
+        measured = [layer.calibrated_as for layer in self.float_layers if _measured(layer)]
+        self.calibrated = list(dict.fromkeys([*self.graph.inputs, *measured]))
         self.methods = self._methods(operation_cfg or {})
 
     def _methods(self, operation_cfg: Mapping[str, str]) -> dict[str, str]:
@@ -103,8 +107,13 @@ class RegularModel:
             name: QParams.from_range(float(entry["min"]), float(entry["max"])) for name, entry in thresholds.items()
         }
         for layer in self.float_layers:
+            fixed = layer.fixed_qparams()
             if layer.INHERITS:
                 result[layer.name] = result[layer.inputs[0]]
+            elif fixed is not None:
+                result[layer.name] = fixed
+            else:
+                result[layer.name] = result[layer.calibrated_as]
         return result
 
     def quantize(self, thresholds: dict[str, Any]) -> InMemoryQuantizedModel:
@@ -123,8 +132,22 @@ class RegularModel:
         fine_tuning_epochs: int = 10,
         working_dir: str = "",
     ) -> dict[str, Any]:
-        """Train the thresholds against the float model's outputs; returns those of the best checkpoint."""
+        """Train the thresholds against the float model's outputs; returns those of the best checkpoint.
+
+        A network simulating the integer model learns every tensor's range (straight-through gradients, Adam)
+        to bring its outputs closer to the float model's; the best epoch is judged on the last 20% of the
+        samples, held out. ``working_dir`` receives TensorBoard logs (``logs/``), the thresholds after every
+        epoch (``checkpoints/``) and ``history.json``; '' means a new temporary directory, kept. See
+        docs/quantization.md, "Fine-tuning".
+        """
+        from dnn_quant.fine_tuning import fine_tune
+
         thresholds_file.check(thresholds)
         thresholds_file.match(thresholds, self.calibrated)
-        validate(fine_tuning_data, self.graph.inputs, "fine-tuning data")
-        raise QuantizationError("fine-tuning is not implemented in this release; quantize the calibrated thresholds")
+        data = validate(fine_tuning_data, self.graph.inputs, "fine-tuning data")
+        return fine_tune(self.graph, self.float_layers, thresholds, data, fine_tuning_epochs, working_dir)
+
+
+def _measured(layer: FloatLayer) -> bool:
+    """Whether calibration measures the layer's output (not inherited from its input, not fixed)."""
+    return not layer.INHERITS and layer.fixed_qparams() is None

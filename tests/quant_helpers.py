@@ -11,10 +11,12 @@ import tensorflow as tf
 from dnn_quant import QuantizedModel, RegularModel
 
 
-def graph_def(build: Callable[[tf.Tensor], tf.Tensor], shape: tuple[int, ...]) -> tf.compat.v1.GraphDef:
-    """A frozen graph ``y = build(x)`` with input ``x:0`` of ``shape`` (batch dimension None)."""
+def graph_def(
+    build: Callable[[tf.Tensor], tf.Tensor], shape: tuple[int, ...], batch: int | None = None
+) -> tf.compat.v1.GraphDef:
+    """A frozen graph ``y = build(x)`` with input ``x:0`` of ``shape`` (batch dimension ``batch``)."""
     with tf.Graph().as_default() as graph:
-        x = tf.compat.v1.placeholder(tf.float32, [None, *shape[1:]], name="x")
+        x = tf.compat.v1.placeholder(tf.float32, [batch, *shape[1:]], name="x")
         tf.identity(build(x), name="y")
     return graph.as_graph_def()
 
@@ -37,10 +39,10 @@ def run_golden(
 
 
 def quantize(
-    build: Callable[[tf.Tensor], tf.Tensor], data: np.ndarray, **options: Any
+    build: Callable[[tf.Tensor], tf.Tensor], data: np.ndarray, batch: int | None = None, **options: Any
 ) -> tuple[RegularModel, QuantizedModel, tf.compat.v1.GraphDef]:
-    gd = graph_def(build, data.shape)
-    regular = RegularModel(gd, {"x:0": (None, *data.shape[1:])}, ["y:0"], **options)
+    gd = graph_def(build, data.shape, batch)
+    regular = RegularModel(gd, {"x:0": (batch, *data.shape[1:])}, ["y:0"], **options)
     thresholds = regular.calibrate({"x:0": data})
     return regular, regular.quantize(thresholds), gd
 

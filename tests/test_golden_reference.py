@@ -84,3 +84,20 @@ def test_add_and_avg_pool_match_numpy() -> None:
     expected_pool = requantize(sums, pool.mult[..., None], pool.shift[..., None], pool.out.zero_point, -128, 127)
     assert np.array_equal(pool_out, expected_pool)
     assert len(np.unique(pool.mult)) > 1  # border windows average fewer elements
+
+
+def test_softmax_matches_numpy() -> None:
+    from dnn_quant.layers import Softmax
+
+    def build(x: tf.Tensor) -> tf.Tensor:
+        return tf.nn.softmax(tf.nn.conv2d(x, RNG.standard_normal((1, 1, 4, 10)).astype(np.float32), 1, "VALID"))
+
+    _, model, _ = quantize(build, seeded((8, 3, 3, 4), 0))
+    codes = model.rescale({"x:0": seeded((2, 3, 3, 4), 4)})["x:0"]
+    softmax = next(layer for layer in model.layers if isinstance(layer, Softmax))
+    logits, probabilities = run_golden(model, {"x:0": codes}, [softmax.inputs[0], softmax.name])
+    x = logits.astype(np.int64)
+    e = softmax.table.astype(np.int64)[x - x.max(axis=-1, keepdims=True) + 255]
+    denominator = e.sum(axis=-1, keepdims=True) << softmax.shift
+    expected = np.clip((2 * e * softmax.mult + denominator) // (2 * denominator) + softmax.out.zero_point, -128, 127)
+    assert np.array_equal(probabilities, expected)

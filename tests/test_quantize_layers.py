@@ -75,6 +75,37 @@ def layout_ops(x: tf.Tensor) -> tf.Tensor:
     return tf.transpose(y[:, 2:18, :, :], [0, 3, 1, 2])
 
 
+def softmax_head(x: tf.Tensor) -> tf.Tensor:
+    logits = tf.nn.conv2d(x, _w(1, 1, 8, 10, scale=1.0), [1, 1, 1, 1], "VALID")
+    return tf.nn.softmax(logits)
+
+
+def softmax_decomposed(x: tf.Tensor) -> tf.Tensor:
+    """The form converters emit for opset-9 softmax over all but the batch axis."""
+    y = tf.nn.conv2d(x, _w(1, 1, 8, 6, scale=1.0), [1, 1, 1, 1], "VALID")
+    e = tf.exp(y - tf.reduce_max(y, axis=[1, 2, 3], keepdims=True))
+    return e / tf.reduce_sum(e, axis=[1, 2, 3], keepdims=True)
+
+
+def local_response_norm(x: tf.Tensor) -> tf.Tensor:
+    y = tf.nn.relu(tf.nn.conv2d(x, _w(1, 1, 8, 12), [1, 1, 1, 1], "VALID"))
+    return tf.nn.local_response_normalization(y, depth_radius=2, bias=1.0, alpha=0.5, beta=0.75)
+
+
+def nchw_normalisation(x: tf.Tensor) -> tf.Tensor:
+    """Per-channel (x - mean) / std on an NCHW tensor, before the transpose to NHWC."""
+    nchw = tf.transpose(x, [0, 3, 1, 2])
+    scaled = (nchw - _w(1, 8, 1, 1)) / (np.abs(_w(1, 8, 1, 1)) + 0.5)
+    return tf.nn.conv2d(tf.transpose(scaled, [0, 2, 3, 1]), _w(3, 3, 8, 4), [1, 1, 1, 1], "SAME")
+
+
+def channel_shuffle(x: tf.Tensor) -> tf.Tensor:
+    """A shuffle whose reshape moves the batch axis, as converters emit at batch 1: golden maps over samples."""
+    y = tf.reshape(x, [10, 12, 2, 4, 1])
+    y = tf.transpose(y, [4, 0, 1, 3, 2])
+    return tf.nn.relu(tf.reshape(y, [1, 10, 12, 8]))
+
+
 GRAPHS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     f.__name__: f
     for f in (
@@ -88,6 +119,10 @@ GRAPHS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
         pools,
         dense_head,
         layout_ops,
+        softmax_head,
+        softmax_decomposed,
+        local_response_norm,
+        nchw_normalisation,
     )
 }
 
@@ -103,9 +138,10 @@ def test_integer_model_tracks_float(name: str) -> None:
     assert sqnr_db(run_float(gd, evaluation), result) > 20.0
 
 
-@pytest.mark.parametrize("name", ["conv_bn_relu6", "squeeze_excite", "dense_head", "pools"])
+@pytest.mark.parametrize("name", ["conv_bn_relu6", "squeeze_excite", "dense_head", "pools", "channel_shuffle"])
 def test_result_does_not_depend_on_batch(name: str) -> None:
-    _, model, _ = quantize(GRAPHS[name], seeded((8, 10, 12, 8), 0))
+    build = GRAPHS.get(name, channel_shuffle)
+    _, model, _ = quantize(build, seeded((8, 10, 12, 8), 0), batch=1 if name == "channel_shuffle" else None)
     codes = model.rescale({"x:0": seeded((5, 10, 12, 8), 2)})["x:0"]
     (together,) = run_golden(model, {"x:0": codes}, ["y:0"], batch=5)
     alone = [run_golden(model, {"x:0": codes[i : i + 1]}, ["y:0"], batch=1)[0] for i in range(5)]
@@ -125,6 +161,18 @@ def test_fused_layers() -> None:
     assert kinds == ["conv", "layout"]  # conv + batch norm + ReLU6 in one layer; the output Identity
     conv = model.layers[0]
     assert conv.lo == conv.out.zero_point  # ReLU folded into the output clamp
+
+
+def test_layer_kinds_of_rewritten_and_recognised_ops() -> None:
+    data = seeded((8, 10, 12, 8), 0)
+    kinds = {
+        name: [layer.KIND for layer in quantize(GRAPHS[name], data)[1].layers]
+        for name in ("softmax_head", "softmax_decomposed", "local_response_norm", "nchw_normalisation")
+    }
+    assert kinds["softmax_head"] == ["conv", "softmax", "layout"]
+    assert kinds["softmax_decomposed"] == ["conv", "softmax", "layout"]
+    assert kinds["local_response_norm"] == ["conv", "lut", "conv", "lut", "mul", "layout"]  # square, band, power
+    assert kinds["nchw_normalisation"][:4] == ["layout", "layout", "conv", "layout"]  # 1x1 depthwise between transposes
 
 
 def test_swish_layer_modes() -> None:

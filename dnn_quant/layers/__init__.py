@@ -12,7 +12,23 @@ from dnn_quant.layers.eltwise import Add, Mul
 from dnn_quant.layers.layout import Layout
 from dnn_quant.layers.lut import Lut
 from dnn_quant.layers.pool import AvgPool, MaxPool
+from dnn_quant.layers.softmax import Softmax
 
-LAYER_TYPES: dict[str, type[Layer]] = {t.KIND: t for t in (Conv, Add, Mul, Lut, Concat, MaxPool, AvgPool, Layout)}
+LAYER_TYPES: dict[str, type[Layer]] = {
+    t.KIND: t for t in (Conv, Add, Mul, Lut, Concat, MaxPool, AvgPool, Layout, Softmax)
+}
 
-__all__ = ["LAYER_TYPES", "Add", "AvgPool", "Concat", "Conv", "FloatLayer", "Layer", "Layout", "Lut", "MaxPool", "Mul"]
+__all__ = [
+    "LAYER_TYPES",
+    "Add",
+    "AvgPool",
+    "Concat",
+    "Conv",
+    "FloatLayer",
+    "Layer",
+    "Layout",
+    "Lut",
+    "MaxPool",
+    "Mul",
+    "Softmax",
+]

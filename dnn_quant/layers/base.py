@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
@@ -65,8 +65,19 @@ class FloatLayer:
     name: str
     inputs: list[str]
     ops: list[str]
+    # The float graph's tensor whose range this output has, when the output itself is not in the float graph
+    # (a channels-last copy the lowering introduced): calibration measures that tensor instead.
+    range_of: str | None = field(default=None, kw_only=True)
     # Layers whose output is a rearrangement or selection of input codes keep the input's quantization.
     INHERITS: ClassVar[bool] = False
+
+    @property
+    def calibrated_as(self) -> str:
+        return self.range_of or self.name
+
+    def fixed_qparams(self) -> QParams | None:
+        """The output quantization when it does not depend on data (softmax: [0, 1] in 1/256 steps)."""
+        return None
 
     def quantize(self, qparams: QParamsOf) -> Layer:
         raise NotImplementedError

@@ -98,13 +98,15 @@ class FloatAvgPool(FloatLayer):
     input_hw: list[int] = field(default_factory=lambda: [1, 1])
     count_padding: bool = False  # True: padding counts in the divisor (ONNX count_include_pad)
     keep_dims: bool = True
+    position_scale: np.ndarray | None = None  # [out_h, out_w] factors of a multiply folded in after the pool
 
     def quantize(self, qparams: QParamsOf) -> AvgPool:
         x, out = qparams(self.inputs[0]), qparams(self.name)
         counts = window_counts(self.input_hw, self.kernel, self.strides, self.pads)
         if self.count_padding:
             counts = np.full_like(counts, self.kernel[0] * self.kernel[1])
-        mult, shift = fixed_point_array(x.scale / (out.scale * counts))
+        factors = np.ones(counts.shape) if self.position_scale is None else self.position_scale
+        mult, shift = fixed_point_array(x.scale * factors / (out.scale * counts))
         return AvgPool(
             self.name,
             list(self.inputs),

@@ -75,36 +75,63 @@ def _batch_first(ctx: Lowering, x: str) -> bool:
 
 
 def affine_rule(ctx: Lowering, node: Node) -> bool:
-    """``x * c + d`` with per-channel constants and no linear layer before it: a 1x1 depthwise convolution."""
+    """``x * c + d`` with per-channel constants and no linear layer before it: a 1x1 depthwise convolution.
+
+    When the channels are not the last axis (an NCHW input normalisation), the convolution runs on a
+    channels-last copy between two transposes.
+    """
     if node.op not in _AFFINE or len(ctx.activations(node)) != 1:
         return False
     x = ctx.activations(node)[0]
     shape = ctx.graph.shapes.get(x)
-    if shape is None or len(shape) != 4:
+    value = ctx.const(next(t for t in node.inputs if t != x))
+    axis = _channel_axis(value, shape)
+    if shape is None or len(shape) != 4 or axis is None:
         return False
-    channels = shape[-1]
-    identity = FloatConv(x, [x], [], np.ones((1, 1, 1, channels)), np.zeros(channels), groups=channels)
-    if _absorb(ctx, identity, node) is None:
+    channels = shape[axis]
+    layer = FloatConv(x, [x], [], np.ones((1, 1, 1, channels)), np.zeros(channels), groups=channels)
+    if _absorb(ctx, layer, node, axis) is None:
         return False
-    identity.name, identity.inputs = identity.name, [x]
-    _absorb_following(ctx, identity)
-    ctx.emit(identity, identity.ops)
+    _absorb_following(ctx, layer, axis)
+    if axis == 3:
+        layer.inputs = [x]
+        ctx.emit(layer, layer.ops)
+        return True
+    perm = [i for i in range(4) if i != axis] + [axis]
+    channels_last = f"{node.name}/channels_last:0"
+    ctx.emit(FloatLayout(channels_last, [x], [], "Transpose", {}, {"perm": np.array(perm)}), [])
+    final = layer.name
+    layer.name, layer.inputs, layer.range_of = f"{final.split(':')[0]}/channels_last_out:0", [channels_last], final
+    ctx.emit(layer, [])
+    inverse = np.argsort(perm)
+    ctx.emit(FloatLayout(final, [layer.name], layer.ops, "Transpose", {}, {"perm": inverse}), layer.ops)
     return True
 
 
-def _absorb_following(ctx: Lowering, layer: FloatConv) -> None:
+def _channel_axis(value: np.ndarray | None, shape: tuple[int, ...] | None) -> int | None:
+    """The one axis a constant varies along when broadcast against ``shape``."""
+    if value is None or shape is None or value.size <= 1 or value.ndim > len(shape):
+        return None
+    aligned = (1,) * (len(shape) - value.ndim) + value.shape
+    varying = [i for i, d in enumerate(aligned) if d != 1]
+    if len(varying) != 1 or aligned[varying[0]] != shape[varying[0]]:
+        return None
+    return varying[0]
+
+
+def _absorb_following(ctx: Lowering, layer: FloatConv, axis: int = -1) -> None:
     while (consumer := ctx.single_consumer(layer.name)) is not None:
-        if _absorb(ctx, layer, consumer) is None:
+        if _absorb(ctx, layer, consumer, axis) is None:
             return
 
 
-def _absorb(ctx: Lowering, layer: FloatConv, node: Node) -> FloatConv | None:
+def _absorb(ctx: Lowering, layer: FloatConv, node: Node, axis: int = -1) -> FloatConv | None:
     """Fold ``node`` (a consumer of ``layer.name``) into the layer, or return None if it does not fold."""
     clamp = _clamp(ctx, node, layer.name)
     if clamp is not None:
         layer.low, layer.high = max(layer.low, clamp[0]), min(layer.high, clamp[1])
     elif math.isinf(layer.low) and math.isinf(layer.high):  # affine ops fold only before any clamp
-        if not _fold_affine(ctx, layer, node):
+        if not _fold_affine(ctx, layer, node, axis):
             return None
     else:
         return None
@@ -126,13 +153,14 @@ def _clamp(ctx: Lowering, node: Node, x: str) -> tuple[float, float] | None:
     return {"Maximum": (bound, math.inf), "Minimum": (-math.inf, bound)}.get(node.op)
 
 
-def _fold_affine(ctx: Lowering, layer: FloatConv, node: Node) -> bool:
+def _fold_affine(ctx: Lowering, layer: FloatConv, node: Node, axis: int) -> bool:
     if node.op not in _AFFINE or len(node.inputs) != 2:
         return False
     x_first = node.inputs[0] == layer.name
     value = ctx.const(node.inputs[1] if x_first else node.inputs[0])
     channels = layer.weights.shape[-1]
-    if value is None or not _per_channel(value, channels):
+    shape = ctx.graph.shapes.get(layer.name)
+    if value is None or shape is None or (value.size != 1 and _channel_axis(value, shape) != axis % len(shape)):
         return False
     vector = np.broadcast_to(value.reshape(-1).astype(np.float64), (channels,))
     if node.op in ("BiasAdd", "AddV2", "Add"):
@@ -146,10 +174,6 @@ def _fold_affine(ctx: Lowering, layer: FloatConv, node: Node) -> bool:
     else:
         return False
     return True
-
-
-def _per_channel(value: np.ndarray, channels: int) -> bool:
-    return value.size == 1 or (value.shape[-1] == channels and value.size == channels)
 
 
 def _absorb_pad(ctx: Lowering, x: str, covers: list[str]) -> tuple[list[int], str, list[str]]:

@@ -11,6 +11,7 @@ from dnn_quant.lowering.elementwise import binary_rule, function_rule
 from dnn_quant.lowering.layout import concat_rule, layout_rule
 from dnn_quant.lowering.linear import affine_rule, conv_rule, dense_rule
 from dnn_quant.lowering.pooling import mean_rule, pool_rule
+from dnn_quant.lowering.softmax import softmax_rule
 from pytpu.errors import QuantizationError
 
 Rule = Callable[[Lowering, Node], bool]
@@ -24,6 +25,7 @@ RULES: list[Rule] = [
     affine_rule,
     pool_rule,
     mean_rule,
+    softmax_rule,
     concat_rule,
     layout_rule,
 ]

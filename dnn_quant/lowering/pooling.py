@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from dnn_quant.graph import Node
 from dnn_quant.layers.pool import FloatAvgPool, FloatMaxPool
 from dnn_quant.lowering.context import Lowering
@@ -22,8 +24,28 @@ def pool_rule(ctx: Lowering, node: Node) -> bool:
     if node.op == "MaxPool":
         ctx.emit(FloatMaxPool(node.out, [x], covers, kernel, strides, pads), covers)
     else:
-        ctx.emit(FloatAvgPool(node.out, [x], covers, kernel, strides, pads, list(in_shape[1:3])), covers)
+        layer = FloatAvgPool(node.out, [x], covers, kernel, strides, pads, list(in_shape[1:3]))
+        _absorb_position_scale(ctx, layer)
+        ctx.emit(layer, layer.ops)
     return True
+
+
+def _absorb_position_scale(ctx: Lowering, layer: FloatAvgPool) -> None:
+    """A multiply by a per-position (or scalar) positive constant after the pool, as converters emit to turn
+    TF's divisor into ONNX's ``count_include_pad`` one, goes into the pool's multipliers."""
+    consumer = ctx.single_consumer(layer.name)
+    if consumer is None or consumer.op != "Mul":
+        return
+    value = next((ctx.const(t) for t in consumer.inputs if t != layer.name), None)
+    out_shape = ctx.graph.shapes.get(layer.name)
+    if value is None or out_shape is None or value.ndim > 4 or (value <= 0).any():
+        return
+    aligned = value.reshape((1,) * (4 - value.ndim) + value.shape)
+    if aligned.shape[0] != 1 or aligned.shape[3] != 1:
+        return
+    layer.position_scale = np.broadcast_to(aligned[0, :, :, 0], tuple(out_shape[1:3])).astype(np.float64)
+    layer.ops.append(consumer.name)
+    layer.name = consumer.out
 
 
 def mean_rule(ctx: Lowering, node: Node) -> bool:
