@@ -147,3 +147,35 @@ class DeviceNotFoundError(DeviceError, LookupError):
 
 class DeviceClosedError(DeviceError):
     """A device, a program loaded on it or an inference was used after it was closed."""
+
+
+__all__ = [
+    "AccumulatorCapacityError",
+    "AddressError",
+    "AlignmentError",
+    "AssemblyError",
+    "AssetError",
+    "CacheCapacityError",
+    "CompilationError",
+    "ConversionError",
+    "DdrCapacityError",
+    "DependencyError",
+    "DeviceClosedError",
+    "DeviceError",
+    "DeviceNotFoundError",
+    "EncodingError",
+    "FieldRangeError",
+    "HazardError",
+    "InputDataError",
+    "InputShapeError",
+    "InvalidModelError",
+    "ProgramError",
+    "ProgramFileError",
+    "ProgramVersionError",
+    "QuantizationError",
+    "SubModelError",
+    "TpuFrameworkError",
+    "UnknownTpuTypeError",
+    "UnsupportedDataTypeError",
+    "UnsupportedOperatorError",
+]

@@ -7,37 +7,42 @@ The public names follow the reference manual::
 
 from dnn_quant import InMemoryQuantizedModel, QuantizedModel, RegularModel, TpuDtype
 from onnx_direct import TensorMapping, get_sub_model, onnx_to_tf
-from pytpu.errors import (
-    CompilationError,
-    ConversionError,
-    DeviceError,
-    InputShapeError,
-    InvalidModelError,
-    QuantizationError,
-    SubModelError,
-    TpuFrameworkError,
-    UnsupportedDataTypeError,
-    UnsupportedOperatorError,
+from pytpu import (
+    Device,
+    Executable,
+    ExecutionResult,
+    ModelParameters,
+    ProcessingMode,
+    TensorDescription,
+    TPU_128x128_PARAMS,
+    TpuProgram,
+    convert_to_raw,
+    errors,
+    get_hw_params,
+    model_execute,
 )
+from pytpu.errors import *  # noqa: F403  (the one hierarchy; its __all__ lists it)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CompilationError",
-    "ConversionError",
-    "DeviceError",
+    "Device",
+    "Executable",
+    "ExecutionResult",
     "InMemoryQuantizedModel",
-    "InputShapeError",
-    "InvalidModelError",
-    "QuantizationError",
+    "ModelParameters",
+    "ProcessingMode",
     "QuantizedModel",
     "RegularModel",
-    "SubModelError",
+    "TPU_128x128_PARAMS",
+    "TensorDescription",
     "TensorMapping",
     "TpuDtype",
-    "TpuFrameworkError",
-    "UnsupportedDataTypeError",
-    "UnsupportedOperatorError",
+    "TpuProgram",
+    "convert_to_raw",
+    "get_hw_params",
     "get_sub_model",
+    "model_execute",
     "onnx_to_tf",
 ]
+__all__ += errors.__all__

@@ -27,3 +27,23 @@ def yolov8n_path() -> Path:
 
 def yolov8n() -> onnx.ModelProto:
     return onnx.load(yolov8n_path())
+
+
+# The three detection heads (box distribution + class logits per scale), before the DFL decoding and anchor
+# arithmetic that are post-processing (the manual's supported-models footnotes cut YOLO models the same way).
+HEAD_OUTPUTS = ("/model.22/Concat_output_0", "/model.22/Concat_1_output_0", "/model.22/Concat_2_output_0")
+
+
+def yolov8n_heads(size: int = 320) -> onnx.ModelProto:
+    """YOLOv8n from its input to the three head outputs, at a fixed ``size`` x ``size`` input."""
+    from onnx_direct import get_sub_model
+
+    model = yolov8n()
+    input_name = model.graph.input[0].name
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    dims = fixed.graph.input[0].type.tensor_type.shape.dim
+    for dim, value in zip(dims, (1, 3, size, size), strict=True):
+        dim.ClearField("dim_param")
+        dim.dim_value = value
+    return get_sub_model(fixed, [input_name], list(HEAD_OUTPUTS))
