@@ -38,6 +38,8 @@ class Node:
         return f"{self.name}:0"
 
     def attr(self, key: str) -> Any:
+        if key not in self.node_def.attr:  # indexing the proto map would insert an empty attribute
+            return None
         value = self.node_def.attr[key]
         kind = value.WhichOneof("value")
         if kind == "list":
