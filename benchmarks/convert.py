@@ -95,11 +95,19 @@ def onnx2tf(
             timeout=3600,
         )
         if done.returncode != 0:
-            return {"error": (done.stderr.strip().splitlines() or ["failed"])[-1][:200]}
+            return {"error": _failure(done)}
         report = json.loads(done.stdout.strip().splitlines()[-1])
         peer = dict(np.load(Path(work) / "run" / "peer_outputs.npz"))
     report["outputs"] = list(peer.values())
     return report
+
+
+def _failure(done: subprocess.CompletedProcess[str]) -> str:
+    """Why the peer failed: killed by a signal (the kernel's OOM killer sends 9), or its last real error line."""
+    if done.returncode < 0:
+        return f"killed by signal {-done.returncode}" + (" (out of memory)" if done.returncode == -9 else "")
+    lines = [line for line in done.stderr.strip().splitlines() if not line.startswith(("I0000", "W0000", "WARNING"))]
+    return (lines or ["failed"])[-1][:200]
 
 
 def _fixed_input(model: onnx.ModelProto, entry: ZooModel) -> onnx.ModelProto:
