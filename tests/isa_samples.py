@@ -19,6 +19,7 @@ from pytpu.isa import (
     Program,
     Ref,
     Rescale,
+    Softmax,
     Store,
     Unit,
 )
@@ -69,6 +70,16 @@ def sample_program() -> Program:
         Pack(dst=P(8000, ((25, 1),)), dst_off=10, **WINDOW, src_off=1, len=5, fill=-7),
         Move(dst=P(9000, ((4, 2), (3, 1))), src=P(9500, ((12, 1),)), src_off=0, dst_off=64, len=64),
         Fill(dst=P(9100, ((100, 1),)), value=-128, off=0, len=128, deps=(Ref(Unit.DTL0, 1), Ref(Unit.ME, 0))),
+        Softmax(
+            dst=P(9300, ((16, 1),)),
+            src=P(9200, ((16, 1),)),
+            words=8,
+            last=104,
+            table=9400,
+            mult=16711728,
+            shift=16,
+            zo=-128,
+        ),
     )
     dtl0 = (
         Load(ch=0, ddr=P(1 << 24, ((16, 1),)), cache=P(0, ((16, 1),))),

@@ -22,23 +22,30 @@ from pytpu import (
     model_execute,
 )
 from pytpu.errors import *  # noqa: F403  (the one hierarchy; its __all__ lists it)
+from tpu_compiler import DEFAULT, CompileParameters, Network, Segment, TensorAxis, compiler
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "DEFAULT",
+    "CompileParameters",
     "Device",
     "Executable",
     "ExecutionResult",
     "InMemoryQuantizedModel",
     "ModelParameters",
+    "Network",
     "ProcessingMode",
     "QuantizedModel",
     "RegularModel",
+    "Segment",
     "TPU_128x128_PARAMS",
+    "TensorAxis",
     "TensorDescription",
     "TensorMapping",
     "TpuDtype",
     "TpuProgram",
+    "compiler",
     "convert_to_raw",
     "get_hw_params",
     "get_sub_model",

@@ -10,6 +10,7 @@ from pytpu.isa.dma import Load, Store
 from pytpu.isa.encoding import ISA_VERSION, decode, decode_program, encode, encode_program
 from pytpu.isa.ewp_arith import Add, Lut, Mul, Rescale
 from pytpu.isa.ewp_move import Fill, Move
+from pytpu.isa.ewp_reduce import Softmax
 from pytpu.isa.ewp_window import AvgPool, MaxPool, Pack, Windowed
 from pytpu.isa.fields import LUT_ENTRIES, Field, Kind, Limits, limits_of
 from pytpu.isa.me import Drain, Gemm, LoadWeights
@@ -51,6 +52,7 @@ __all__ = [
     "ProgramBuilder",
     "Ref",
     "Rescale",
+    "Softmax",
     "Space",
     "Span",
     "Store",

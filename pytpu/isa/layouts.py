@@ -76,3 +76,25 @@ def pack_lut(table: np.ndarray, cwl: int) -> np.ndarray:
     if table.size != LUT_ENTRIES:
         raise ValueError(f"a lookup table has {LUT_ENTRIES} entries, not {table.size}")
     return to_words(table, cwl)
+
+
+EXP_TABLE_ENTRIES = 256
+"""Entries of a softmax exponential table (int32, entry ``d + 255`` for ``d = a - max`` in ``[-255, 0]``)."""
+
+
+def exp_table_words(cwl: int) -> int:
+    """Words of a softmax exponential table."""
+    return words_for(4 * EXP_TABLE_ENTRIES, cwl)
+
+
+def pack_exp_table(table: np.ndarray, cwl: int) -> np.ndarray:
+    """A softmax table of 256 int32 entries, little-endian, as words."""
+    table = np.asarray(table, dtype="<i4").reshape(-1)
+    if table.size != EXP_TABLE_ENTRIES:
+        raise ValueError(f"an exponential table has {EXP_TABLE_ENTRIES} entries, not {table.size}")
+    return to_words(table, cwl)
+
+
+def unpack_exp_table(words: np.ndarray) -> np.ndarray:
+    """The int32 entries (as int64) of a packed exponential table."""
+    return np.ascontiguousarray(words).reshape(-1)[: 4 * EXP_TABLE_ENTRIES].view("<i4").astype(np.int64)

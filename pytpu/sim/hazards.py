@@ -33,9 +33,10 @@ from pytpu.isa.base import Instruction, queue_of
 from pytpu.isa.dma import Load, Store
 from pytpu.isa.ewp_arith import Add, Lut, Mul, Rescale
 from pytpu.isa.ewp_move import Fill, Move
+from pytpu.isa.ewp_reduce import Softmax
 from pytpu.isa.ewp_window import AvgPool, MaxPool, Pack, Windowed
 from pytpu.isa.fields import Limits
-from pytpu.isa.layouts import output_stage_words, weight_tile_words
+from pytpu.isa.layouts import exp_table_words, output_stage_words, weight_tile_words
 from pytpu.isa.me import Drain, Gemm, LoadWeights
 from pytpu.isa.program import Program
 from pytpu.isa.units import Ref, Unit
@@ -70,6 +71,10 @@ ACCESS: dict[type[Instruction], Callable[[Any, Limits], tuple[np.ndarray, np.nda
     Pack: lambda i, lim: (_window_reads(i), i.dst.addresses()),
     Move: lambda i, lim: (i.src.addresses(), i.dst.addresses()),
     Fill: lambda i, lim: (_NONE, i.dst.addresses()),
+    Softmax: lambda i, lim: (
+        np.concatenate([i.src.addresses(), _span(i.table, exp_table_words(lim.cwl))]),
+        i.dst.addresses(),
+    ),
     Load: lambda i, lim: (_NONE, i.cache.addresses()),
     Store: lambda i, lim: (i.cache.addresses(), _NONE),
 }

@@ -1,0 +1,177 @@
+"""Every layer kind the quantizer emits, compiled and run on the simulated device: bit for bit the golden graph."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pytpu import TPU_128x128_PARAMS, TpuProgram, model_execute
+from pytpu.errors import CompilationError
+from tests.quant_helpers import quantize, run_golden, seeded
+from tests.test_quantize_layers import GRAPHS, channel_shuffle
+from tpu_compiler import Network, compiler
+from tpu_compiler.compiler import O1, O5, Segment, TensorAxis
+
+HW = TPU_128x128_PARAMS
+RNG = np.random.default_rng(7)
+
+
+def _w(*shape: int, scale: float = 0.3) -> np.ndarray:
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def big_conv(x: tf.Tensor) -> tf.Tensor:
+    """K = 9 * 130 and M = 140: several K tiles accumulate, two output tiles, 130 channels over two words."""
+    y = tf.nn.relu(tf.nn.conv2d(x, _w(1, 1, 8, 130), [1, 1, 1, 1], "VALID"))
+    return tf.nn.conv2d(y, _w(3, 3, 130, 140, scale=0.05), [1, 1, 1, 1], "SAME")
+
+
+def strided_dilated(x: tf.Tensor) -> tf.Tensor:
+    y = tf.pad(x, [[0, 0], [1, 2], [0, 3], [0, 0]])
+    y = tf.nn.conv2d(y, _w(3, 3, 8, 17), [1, 2, 2, 1], "VALID")
+    return tf.nn.conv2d(y, _w(3, 3, 17, 3), [1, 1, 1, 1], "SAME", dilations=[1, 2, 2, 1])
+
+
+def depthwise_multiplier(x: tf.Tensor) -> tf.Tensor:
+    y = tf.raw_ops.DepthwiseConv2dNative(input=x, filter=_w(3, 3, 8, 3), strides=[1, 2, 2, 1], padding="SAME")
+    return tf.nn.relu6(y)
+
+
+def dense_wide(x: tf.Tensor) -> tf.Tensor:
+    y = tf.reduce_mean(x, axis=[1, 2])
+    y = tf.nn.relu(tf.matmul(y, _w(8, 200)))
+    return tf.nn.softmax(tf.matmul(y, _w(200, 1000, scale=0.1)))
+
+
+def concat_scales(x: tf.Tensor) -> tf.Tensor:
+    a = tf.nn.conv2d(x, _w(1, 1, 8, 5), [1, 1, 1, 1], "VALID")
+    b = tf.nn.relu(x) * 3.0
+    return tf.concat([a, b, x], axis=3)
+
+
+def avg_pool_padding(x: tf.Tensor) -> tf.Tensor:
+    return tf.nn.avg_pool2d(x, 3, 1, "SAME") + tf.nn.max_pool2d(x, 2, 1, "SAME")
+
+
+def layout_mix(x: tf.Tensor) -> tf.Tensor:
+    y = tf.nn.space_to_depth(x, 2)
+    y = tf.tile(y[:, 1:4, :, 3:20], [1, 2, 1, 1])
+    return tf.reshape(tf.transpose(y, [0, 2, 1, 3]), [-1, 6 * 6 * 17])
+
+
+EXTRA: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
+    f.__name__: f
+    for f in (big_conv, strided_dilated, depthwise_multiplier, dense_wide, concat_scales, avg_pool_padding, layout_mix)
+}
+CASES = {**GRAPHS, **EXTRA, "channel_shuffle": channel_shuffle}
+
+
+@cache
+def _model(name: str) -> Any:
+    rigid = name == "channel_shuffle"
+    _, model, _ = quantize(CASES[name], seeded((8, 10, 12, 8), 0), batch=1 if rigid else None)
+    return model
+
+
+def _golden(model: Any, codes: np.ndarray) -> np.ndarray:
+    return np.concatenate(
+        [run_golden(model, {"x:0": codes[i : i + 1]}, ["y:0"], batch=1)[0] for i in range(len(codes))]
+    )
+
+
+def _run(model: Any, codes: np.ndarray, parameters: Any, **kwargs: Any) -> tuple[np.ndarray, Any]:
+    network, renaming = Network.from_quantized_model(model)
+    network.set_batch(len(codes))
+    executable, descriptions = compiler.compile_(HW, network, parameters, **kwargs)
+    result = model_execute(executable, descriptions, {renaming["x:0"]: codes})
+    return result.output_codes[renaming["y:0"]], result
+
+
+@pytest.mark.parametrize("preset", ["O1", "O5"])
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bit_exact(name: str, batch: int, preset: str) -> None:
+    model = _model(name)
+    codes = model.rescale({"x:0": seeded((batch, 10, 12, 8), 3)})["x:0"]
+    out, _ = _run(model, codes, {"O1": O1, "O5": O5}[preset])
+    golden = _golden(model, codes)
+    assert out.dtype == np.int8 and out.shape == golden.shape
+    assert np.array_equal(out, golden)
+
+
+def test_float_inputs_are_packed_like_rescale() -> None:
+    model = _model("residual_add")
+    data = seeded((2, 10, 12, 8), 5)
+    network, _ = Network.from_quantized_model(model)
+    network.set_batch(2)
+    executable, descriptions = compiler.compile_(HW, network, O1)
+    result = model_execute(executable, descriptions, {"x:0": data})
+    golden = _golden(model, model.rescale({"x:0": data})["x:0"])
+    assert np.array_equal(result.output_codes["y:0"], golden)
+
+
+def test_user_slicing_scheme() -> None:
+    model = _model("conv_bn_relu6")
+    codes = model.rescale({"x:0": seeded((1, 10, 12, 8), 3)})["x:0"]
+    conv = model.layers[0].name
+    scheme = {conv: ({TensorAxis.HEIGHT: Segment(0, 2)}, {TensorAxis.HEIGHT: Segment(2, 5)})}
+    out, _ = _run(model, codes, O1, slicing_scheme=scheme)
+    assert np.array_equal(out, _golden(model, codes))
+
+
+@pytest.mark.parametrize(
+    "scheme, message",
+    [
+        ({"nowhere": ({TensorAxis.HEIGHT: Segment(0, 5)},)}, "nowhere"),
+        ({"CONV": ({TensorAxis.HEIGHT: Segment(0, 2)}, {TensorAxis.HEIGHT: Segment(3, 5)})}, "CONV"),
+        ({"CONV": ({TensorAxis.WIDTH: Segment(0, 2)},)}, "WIDTH"),
+    ],
+)
+def test_impossible_slicing_scheme(scheme: dict[str, Any], message: str) -> None:
+    model = _model("conv_bn_relu6")
+    conv = model.layers[0].name
+    scheme = {conv if k == "CONV" else k: v for k, v in scheme.items()}
+    network, _ = Network.from_quantized_model(model)
+    with pytest.raises(CompilationError, match=conv if message == "CONV" else message):
+        compiler.compile_(HW, network, O1, slicing_scheme=scheme)
+
+
+def test_unknown_layer_kind() -> None:
+    network = Network()
+    network.add_input("x", (1, 4, 4, 8), 0.1, 0)
+    with pytest.raises(CompilationError, match="mystery"):
+        network.add_layer("teleport", "mystery", ["x"], {"out": {"scale": 0.1, "zero_point": 0}})
+
+
+def test_layer_too_big_to_place() -> None:
+    network = Network()
+    network.add_input("x", (1, 2, 2, 4096), 0.1, 0)
+    weights = np.ones((3, 3, 4096, 512), np.int8)
+    arrays = {
+        "weights": weights,
+        "bias": np.zeros(512, np.int32),
+        "mult": np.ones(512, np.int64),
+        "shift": np.ones(512, np.int64),
+    }
+    config = {"out": {"scale": 0.1, "zero_point": 0}, "pads": [1, 1, 1, 1]}
+    network.add_layer("conv", "huge_conv", ["x"], config, arrays)
+    network.add_output("huge_conv")
+    with pytest.raises(CompilationError, match=r"huge_conv.*cache words"):
+        compiler.compile_(HW, network, O1)
+
+
+def test_compiling_twice_gives_identical_programs(tmp_path: Any) -> None:
+    model = _model("squeeze_excite")
+    files = []
+    for i in range(2):
+        network, _ = Network.from_quantized_model(model)
+        executable, descriptions = compiler.compile_(HW, network, O1)
+        path = tmp_path / f"program{i}.tpu"
+        TpuProgram.from_executable(executable, descriptions).to_file(str(path))
+        files.append(path.read_bytes())
+    assert files[0] == files[1]

@@ -1,0 +1,97 @@
+"""The manual's compile step on the real MobileNetV2: the simulated device equals the golden graph exactly."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from dnn_quant import RegularModel
+from onnx_direct import onnx_to_tf
+from pytpu import TPU_128x128_PARAMS, model_execute
+from tpu_compiler import Network, compiler
+from tpu_compiler.compiler import DEFAULT
+from tpu_framework.assets import photos
+from tpu_framework.assets.mobilenet_v2 import mobilenet_v2
+
+pytestmark = pytest.mark.slow
+CALIBRATION = ("astronaut", "coffee", "china")
+EVALUATION = ("chelsea", "rocket")
+INPUT, OUTPUT = "input", "logits"
+
+
+def _views(names: tuple[str, ...]) -> np.ndarray:
+    return np.concatenate([photos.imagenet_views(photos.photo(n))[:1] for n in names])
+
+
+@pytest.fixture(scope="module")
+def flow() -> dict[str, Any]:
+    onnx_model = mobilenet_v2()
+    tf_graph, mapping = onnx_to_tf(onnx_model, None, try_simplify=True)
+    regular = RegularModel(
+        original_graph_def=tf_graph.as_graph_def(),
+        input_shapes={mapping[INPUT]: (1, 3, 224, 224)},
+        output_nodes=[mapping[OUTPUT]],
+        anchors_mapping=mapping,
+    )
+    model = regular.quantize(
+        regular.calibrate(
+            {mapping[INPUT]: np.concatenate([photos.imagenet_views(photos.photo(n)) for n in CALIBRATION])}
+        )
+    )
+    return {"mapping": mapping, "model": model}
+
+
+def _golden(model: Any, mapping: dict[str, str], image: np.ndarray) -> np.ndarray:
+    graph_def = model.as_graph(batch_size=1).as_graph_def()
+    with tf.Graph().as_default() as graph:
+        tf.graph_util.import_graph_def(graph_def, name="")
+    with tf.compat.v1.Session(graph=graph) as session:
+        feeds = model.rescale({mapping[INPUT]: image[None]})
+        return session.run(mapping[OUTPUT], feeds)
+
+
+def test_mobilenet_v2_bit_exact_at_o1(flow: dict[str, Any]) -> None:
+    model, mapping = flow["model"], flow["mapping"]
+    network, _ = Network.from_quantized_model(model)
+    network.set_batch(1)
+    start = time.perf_counter()
+    executable, descriptions = compiler.compile_(TPU_128x128_PARAMS, network, DEFAULT)
+    compile_seconds = time.perf_counter() - start
+    assert set(descriptions) == {INPUT, OUTPUT}
+    for name in EVALUATION:
+        image = _views((name,))[0]
+        start = time.perf_counter()
+        result = model_execute(executable, descriptions, {INPUT: image[None]})
+        wall = time.perf_counter() - start
+        golden = _golden(model, mapping, image)
+        assert np.array_equal(result.output_codes[OUTPUT], golden), name
+        t_min_us = _t_min_us(network, executable)
+        print(
+            f"\nMobileNetV2 O1 {name}: simulated {result.execution_time_us:.1f} us, T_min {t_min_us:.1f} us, "
+            f"ratio {result.execution_time_us / t_min_us:.2f}; compile {compile_seconds:.1f} s, "
+            f"simulator {wall:.1f} s; "
+            f"busy { ({k: round(v, 1) for k, v in result.unit_busy_us.items()}) }"
+        )
+
+
+def _t_min_us(network: Network, executable: Any) -> float:
+    """reference_hardware.md's bound: max(MACs / array, (weights + biases + input + output bytes) / both DDRs)."""
+    hw = executable.hw
+    macs = weight_bytes = 0
+    for layer in network.layers:
+        if layer.kind != "conv":
+            continue
+        weights = layer.arrays["weights"]
+        out = network.tensors[layer.name]
+        macs += int(np.prod(weights.shape[:3])) * out.positions * out.channels
+        weight_bytes += weights.size + 4 * layer.arrays["bias"].size
+    io = sum(network.tensors[n].positions * network.tensors[n].channels for n in (*network.inputs, *network.outputs))
+    tpu = hw.tpu_parameters
+    cycles = max(
+        macs / (tpu.array_rows * tpu.array_columns), (weight_bytes + io) / (hw.ddr.bytes_per_cycle * hw.ddr.channels)
+    )
+    return hw.cycles_to_us(cycles)

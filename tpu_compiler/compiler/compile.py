@@ -1,0 +1,105 @@
+"""``compile_``: Network -> (Executable, TensorDescriptions), as passes over one instruction list.
+
+1. views: transposes folded into the host's packing, layout layers that are views (``views.py``);
+2. memory plan: every other tensor gets a DDR region (activations on channel 0; constants after them,
+   or on channel 1 under ``BalancingMode.MIRROR``);
+3. lowering: each layer's rule (``tpu_compiler.lowering.RULES``) emits its instructions in program order;
+4. dependency resolution (``schedule.resolve``) per ``dependency_resolution_algorithm``;
+5. the Executable: streams, the constant segment, the layer side table, and the TensorDescriptions under
+   the user's names.
+"""
+
+from __future__ import annotations
+
+from pytpu.errors import CompilationError
+from pytpu.executable import DdrSegment, Executable, TensorDescription
+from pytpu.params import ModelParameters
+from tpu_compiler.compiler.context import Buffer, Context
+from tpu_compiler.compiler.memory import Constants
+from tpu_compiler.compiler.parameters import BalancingMode, CompileParameters
+from tpu_compiler.compiler.presets import DEFAULT
+from tpu_compiler.compiler.schedule import resolve
+from tpu_compiler.compiler.slicing import SlicingScheme, check_names
+from tpu_compiler.compiler.views import Views, plan_views
+from tpu_compiler.lowering import RULES
+from tpu_compiler.network import Network
+
+ACTIVATION_CHANNEL = 0
+
+
+def compile_(
+    hardware_parameters: ModelParameters,
+    network: Network,
+    parameters: CompileParameters = DEFAULT,
+    slicing_scheme: SlicingScheme | None = None,
+) -> tuple[Executable, dict[str, TensorDescription]]:
+    """Compile ``network`` for the platform ``hardware_parameters`` with ``parameters`` (O1, O5, or custom)."""
+    hw, net = hardware_parameters, network
+    cwl = hw.tpu_parameters.cache_word_length
+    unknown = [(layer.name, layer.kind) for layer in net.layers if layer.kind not in RULES]
+    if unknown:
+        raise CompilationError(f"no lowering rule for layers {unknown} (known kinds: {sorted(RULES)})")
+    check_names(slicing_scheme, {layer.name for layer in net.layers})
+    views = plan_views(net, cwl)
+    buffers, activation_words = _plan_ddr(net, views, cwl)
+    mirror = parameters.ram_io_balancing is BalancingMode.MIRROR and hw.ddr.channels > 1
+    constants = Constants(cwl, 1 if mirror else ACTIVATION_CHANNEL)
+    const_base = 0 if mirror else activation_words
+    ctx = Context(hw, buffers, constants, const_base, net.batch, slicing_scheme)
+    for layer in net.layers:
+        if layer.name in views.skipped:
+            continue
+        ctx.emitter.layer = layer.name
+        RULES[layer.kind](ctx, layer)
+    program, spans = resolve(
+        ctx.emitter.steps, hw, parameters.dependency_resolution_algorithm, (ACTIVATION_CHANNEL, 0, activation_words)
+    )
+    descriptions = _descriptions(net, views, buffers, cwl)
+    executable = Executable(
+        hw=hw,
+        program=program,
+        constants=(DdrSegment(constants.channel, const_base * cwl, constants.data()),),
+        inputs=tuple(net.user_name(n) for n in net.inputs),
+        outputs=tuple(net.user_name(n) for n in net.outputs),
+        layers=spans,
+    )
+    return executable, descriptions
+
+
+def _plan_ddr(net: Network, views: Views, cwl: int) -> tuple[dict[str, Buffer], int]:
+    buffers: dict[str, Buffer] = {}
+    top = 0
+    owners = [current for current, _ in views.inputs.values()]
+    owners += [layer.name for layer in net.layers if layer.name not in views.skipped]
+    for name in owners:
+        if name in buffers:
+            continue
+        tensor = net.tensors[name]
+        buffer = Buffer(tensor, ACTIVATION_CHANNEL, top, -(-tensor.channels // cwl))
+        buffers[name] = buffer
+        top += buffer.sample_words * net.batch
+    for name in net.tensors:
+        root = views.root(name)
+        if name not in buffers and root in buffers:
+            base = buffers[root]
+            buffers[name] = Buffer(net.tensors[name], base.channel, base.address, -(-net.tensors[name].channels // cwl))
+    return buffers, top
+
+
+def _descriptions(net: Network, views: Views, buffers: dict[str, Buffer], cwl: int) -> dict[str, TensorDescription]:
+    out: dict[str, TensorDescription] = {}
+    for name, (held, axes) in (*views.inputs.items(), *views.outputs.items()):
+        tensor, buffer = net.tensors[name], buffers[held]
+        shape = (net.batch, *tensor.shape[1:]) if tensor.shape[0] == 1 else tensor.shape
+        user = net.user_name(name)
+        out[user] = TensorDescription(
+            name=user,
+            shape=tuple(int(d) for d in shape),
+            scale=tensor.scale,
+            zero_point=tensor.zero_point,
+            ddr_channel=buffer.channel,
+            ddr_address=buffer.address * cwl,
+            word_length=cwl,
+            axes=axes,
+        )
+    return out

@@ -1,0 +1,84 @@
+"""What every lowering rule works with: the platform, the activation buffers in DDR, constants, emission."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pytpu.isa import Fill, Load, Pattern, Store, Unit, limits_of
+from pytpu.params import ModelParameters
+from tpu_compiler.compiler.memory import Arena, Constants
+from tpu_compiler.compiler.schedule import Emitter
+from tpu_compiler.compiler.slicing import SlicingScheme
+from tpu_compiler.network import Tensor
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """A tensor in DDR: ``batch`` samples one after the other, each ``positions`` pixels of ``wpp`` words."""
+
+    tensor: Tensor
+    channel: int
+    address: int
+    """DDR word address of sample 0."""
+    wpp: int
+
+    @property
+    def sample_words(self) -> int:
+        return self.tensor.positions * self.wpp
+
+    def at(self, sample: int, word: int = 0) -> int:
+        return self.address + sample * self.sample_words + word
+
+
+class Context:
+    def __init__(
+        self,
+        hw: ModelParameters,
+        buffers: dict[str, Buffer],
+        constants: Constants,
+        const_base: int,
+        batch: int,
+        scheme: SlicingScheme | None,
+    ):
+        self.hw, self.lim = hw, limits_of(hw)
+        self.cwl = self.lim.cwl
+        self.buffers, self.constants, self.const_base = buffers, constants, const_base
+        self.batch, self.scheme = batch, scheme
+        self.emitter = Emitter()
+
+    def wpp(self, channels: int) -> int:
+        return -(-channels // self.cwl)
+
+    def arena(self, layer: str) -> Arena:
+        return Arena(self.lim.cache_words, self.cwl, layer)
+
+    def emit(self, unit: Unit, ins: object) -> None:
+        self.emitter.emit(unit, ins)  # type: ignore[arg-type]
+
+    def load_constant(self, arena: Arena, words: np.ndarray, what: str) -> int:
+        """Put constant words into DDR and emit their load into the cache; returns the cache address."""
+        at = arena.alloc(len(words), what)
+        ddr = self.const_base + self.constants.add(words)
+        self.emit(
+            Unit.DTL1,
+            Load(
+                ch=self.constants.channel,
+                ddr=Pattern.contiguous(ddr, len(words)),
+                cache=Pattern.contiguous(at, len(words)),
+            ),
+        )
+        return at
+
+    def load(self, buffer: Buffer, ddr_word: int, cache: Pattern) -> None:
+        """Load ``cache.count`` consecutive DDR words of ``buffer`` from ``ddr_word`` into ``cache``."""
+        self.emit(Unit.DTL0, Load(ch=buffer.channel, ddr=Pattern.contiguous(ddr_word, cache.count), cache=cache))
+
+    def store(self, buffer: Buffer, ddr: int | Pattern, cache: Pattern) -> None:
+        """Store ``cache`` to DDR words of ``buffer``: consecutive from a word, or walked by a pattern."""
+        walk = ddr if isinstance(ddr, Pattern) else Pattern.contiguous(ddr, cache.count)
+        self.emit(Unit.DTL0, Store(ch=buffer.channel, cache=cache, ddr=walk))
+
+    def fill(self, dst: Pattern, value: int) -> None:
+        self.emit(Unit.EWP, Fill(dst=dst, value=value, off=0, len=self.cwl))

@@ -1,0 +1,74 @@
+"""CompileParameters and its parts, with exactly the fields the manual lists (chapter 4.3)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class DependencyResolutionAlgorithm(Enum):
+    """How instructions of different units are ordered."""
+
+    SEQUENTIAL = 1
+    """Every instruction waits for the latest instruction of every other unit: units never overlap."""
+    PARALLEL = 2
+    """Only true dependencies (data hazards on cache and DDR words) order instructions."""
+
+
+class BalancingMode(Enum):
+    """Where constants live in DDR."""
+
+    MIRROR = 1
+    """Constants on the second DDR channel, activations on the first: both stream at once."""
+    NONE = 2
+    """Everything on the first channel."""
+
+
+@dataclass(frozen=True)
+class IntermediateInsertion:
+    """Cache schedule search: insert intermediate cache states (depth: states looked ahead; -1 unlimited)."""
+
+    depth: int = 16
+    time_limit_seconds: float = 240
+
+
+@dataclass(frozen=True)
+class BiasScaleNegativeScaleAggressiveGrouping:
+    """Cache schedule search: group output-stage parameter blocks of consecutive layers into shared banks."""
+
+    depth: int = 0
+    time_limit_seconds: float = -1
+
+
+ScheduleConfiguration = IntermediateInsertion | BiasScaleNegativeScaleAggressiveGrouping
+
+
+@dataclass(frozen=True)
+class ScheduleOptimization:
+    """Cache allocation options of one memory (the shared cache or the EWP's part of it)."""
+
+    configurations: tuple[ScheduleConfiguration, ...] = ()
+    round_robin: bool = False
+    fallthrough_patch: bool = False
+
+
+@dataclass(frozen=True)
+class SubgraphSlicerParameters:
+    """The slicer's search: layers looked ahead (and per branch), spatial pieces, cache share used."""
+
+    analysis_depth: int = 1
+    analysis_depth_branch: int = 4
+    spatial_limit: int = 2
+    max_cache_utilization: float = 1
+
+
+@dataclass(frozen=True)
+class CompileParameters:
+    action_graph_data_transfer_optimization: bool = True
+    dependency_resolution_algorithm: DependencyResolutionAlgorithm = DependencyResolutionAlgorithm.SEQUENTIAL
+    ram_io_balancing: BalancingMode = BalancingMode.NONE
+    shared_cache_schedule_optimizations: ScheduleOptimization = ScheduleOptimization()
+    ewp_cache_schedule_optimizations: ScheduleOptimization = ScheduleOptimization()
+    slicer: SubgraphSlicerParameters = SubgraphSlicerParameters()
+    layer_fusion: int = 0
+    """Layers fused into one sliced subgraph: 0 none, -1 as many as the slicer finds."""

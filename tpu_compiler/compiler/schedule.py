@@ -1,0 +1,126 @@
+"""The instruction list a lowering produces, and the passes that order it.
+
+Lowering appends instructions in one program order (``Emitter``), each tagged with its layer; no
+dependencies yet.  ``resolve`` then adds them, following ``DependencyResolutionAlgorithm``:
+
+* true dependencies, both modes: for every cache word (and every DDR word of the activation region) an
+  instruction reads, the last writer on every queue; for every word it writes, the last readers on other
+  units and the last writers on other queues.  Queues that complete in order before the next instruction
+  starts (the EWP, each ME queue) need no dependency on themselves; DMA lanes do (their transfers land
+  after the next one starts).
+* SEQUENTIAL adds a dependency on the latest instruction of every queue of every other unit, so units
+  never overlap: each layer runs its DMA, ME and EWP phases one after the other.
+
+PARALLEL keeps only the true dependencies, so units overlap wherever the buffers allow.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pytpu.isa import Instruction, LayerSpan, Load, Program, ProgramBuilder, Ref, Store, Unit, limits_of, queue_of
+from pytpu.params import ModelParameters
+from pytpu.sim.hazards import ACCESS
+from pytpu.sim.timing import QUEUES
+from tpu_compiler.compiler.parameters import DependencyResolutionAlgorithm
+
+_Q = {name: i for i, name in enumerate(QUEUES)}
+_QUEUE_UNIT = [Unit.ME if name.startswith("ME.") else Unit[name] for name in QUEUES]
+_SELF_ORDERED = {_Q["EWP"], _Q["ME.load"], _Q["ME.array"], _Q["ME.drain"]}
+
+
+@dataclass(frozen=True)
+class Step:
+    unit: Unit
+    ins: Instruction
+    layer: str
+
+
+class Emitter:
+    """Instructions in program order, tagged with the layer being lowered."""
+
+    def __init__(self) -> None:
+        self.steps: list[Step] = []
+        self.layer = ""
+
+    def emit(self, unit: Unit, ins: Instruction) -> None:
+        self.steps.append(Step(unit, ins, self.layer))
+
+
+class _DdrTable:
+    """Last reader/writer per queue of the DDR words of the activation region (constants are read-only)."""
+
+    def __init__(self, channel: int, base: int, words: int):
+        self.channel, self.base = channel, base
+        self.writer = np.full((len(QUEUES), max(words, 1)), -1, dtype=np.int64)
+        self.reader = np.full((len(QUEUES), max(words, 1)), -1, dtype=np.int64)
+
+    def words(self, ins: Load | Store) -> np.ndarray:
+        if ins.ch != self.channel:
+            return np.empty(0, dtype=np.int64)
+        words = ins.ddr.addresses() - self.base
+        return words[(words >= 0) & (words < self.writer.shape[1])]
+
+
+def resolve(
+    steps: list[Step],
+    hw: ModelParameters,
+    algorithm: DependencyResolutionAlgorithm,
+    activations: tuple[int, int, int],
+) -> tuple[Program, tuple[LayerSpan, ...]]:
+    """The program with dependencies; ``activations`` = (channel, first word, words) of the activation region."""
+    lim = limits_of(hw)
+    writer = np.full((len(QUEUES), lim.cache_words), -1, dtype=np.int64)
+    reader = np.full((len(QUEUES), lim.cache_words), -1, dtype=np.int64)
+    ddr = _DdrTable(*activations)
+    latest = np.full(len(QUEUES), -1, dtype=np.int64)
+    builder = ProgramBuilder()
+    spans: dict[tuple[str, Unit], list[int]] = {}
+    sequential = algorithm is DependencyResolutionAlgorithm.SEQUENTIAL
+    for step in steps:
+        ins = step.ins
+        q = _Q[queue_of(step.unit, ins)]
+        index = builder.next_ref(step.unit).index
+        need = np.full(len(QUEUES), -1, dtype=np.int64)
+        reads, writes = ACCESS[type(ins)](ins, lim)
+        _conflicts(need, reads, writes, writer, reader, step.unit)
+        if isinstance(ins, Load | Store):
+            words = ddr.words(ins)
+            d_reads, d_writes = (words, words[:0]) if isinstance(ins, Load) else (words[:0], words)
+            _conflicts(need, d_reads, d_writes, ddr.writer, ddr.reader, step.unit)
+        if sequential:
+            for other in range(len(QUEUES)):
+                if _QUEUE_UNIT[other] != step.unit:
+                    need[other] = max(need[other], latest[other])
+        deps = [
+            Ref(_QUEUE_UNIT[other], int(need[other]))
+            for other in range(len(QUEUES))
+            if need[other] >= 0 and not (other == q and q in _SELF_ORDERED)
+        ]
+        builder.emit(step.unit, ins, after=deps)
+        writer[q, writes] = index
+        reader[q, reads] = index
+        if isinstance(ins, Load | Store):
+            words = ddr.words(ins)
+            (ddr.reader if isinstance(ins, Load) else ddr.writer)[q, words] = index
+        latest[q] = index
+        spans.setdefault((step.layer, step.unit), []).append(index)
+    layers = tuple(
+        LayerSpan(name, unit.name, min(indices), max(indices) + 1) for (name, unit), indices in spans.items()
+    )
+    return builder.build(), layers
+
+
+def _conflicts(
+    need: np.ndarray, reads: np.ndarray, writes: np.ndarray, writer: np.ndarray, reader: np.ndarray, unit: Unit
+) -> None:
+    if reads.size:
+        np.maximum(need, writer[:, reads].max(axis=1), out=need)
+    if writes.size:
+        np.maximum(need, writer[:, writes].max(axis=1), out=need)
+        war = reader[:, writes].max(axis=1)
+        for other in range(len(QUEUES)):
+            if _QUEUE_UNIT[other] != unit:
+                need[other] = max(need[other], war[other])

@@ -1,0 +1,31 @@
+"""Lowering rules, one module per layer family: ``RULES[kind](ctx, layer)`` emits the layer's instructions.
+
+Every rule reads its inputs from DDR and writes its output back (the O1 memory plan), slicing what does
+not fit the cache.  Adding a layer kind means adding a rule here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tpu_compiler.compiler.context import Context
+from tpu_compiler.lowering.conv import lower_conv
+from tpu_compiler.lowering.eltwise import lower_add, lower_lut, lower_mul
+from tpu_compiler.lowering.layout import lower_concat, lower_layout
+from tpu_compiler.lowering.pool import lower_pool
+from tpu_compiler.lowering.softmax import lower_softmax
+from tpu_compiler.network import Layer
+
+Rule = Callable[[Context, Layer], None]
+
+RULES: dict[str, Rule] = {
+    "conv": lower_conv,
+    "add": lower_add,
+    "mul": lower_mul,
+    "lut": lower_lut,
+    "concat": lower_concat,
+    "max_pool": lower_pool,
+    "avg_pool": lower_pool,
+    "layout": lower_layout,
+    "softmax": lower_softmax,
+}

@@ -1,0 +1,40 @@
+"""Choosing row bands that fit the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pytpu.errors import CompilationError
+from tpu_compiler.compiler.slicing import Segment
+
+
+def fit_rows(
+    rows: int, words_of: Callable[[int], int], free: int, row_limit: int, layer: str, what: str
+) -> tuple[int, int]:
+    """The most rows (<= row_limit) whose buffers fit ``free`` words, and how many copies (2: double buffers)."""
+    for copies in (2, 1):
+        best = 0
+        lo, hi = 1, max(1, min(rows, row_limit))
+        while lo <= hi:
+            mid = (lo + hi) // 2
+            if copies * words_of(mid) <= free:
+                best, lo = mid, mid + 1
+            else:
+                hi = mid - 1
+        if best:
+            return best, copies
+    raise CompilationError(
+        f"layer {layer!r} cannot be placed: one row of {what} needs {words_of(1)} cache words "
+        f"but {free} are free after its constants"
+    )
+
+
+def even_bands(rows: int, per_band: int) -> list[Segment]:
+    count = -(-rows // per_band)
+    base, extra = divmod(rows, count)
+    out, at = [], 0
+    for i in range(count):
+        size = base + (1 if i < extra else 0)
+        out.append(Segment(at, at + size))
+        at += size
+    return out

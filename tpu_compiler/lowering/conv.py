@@ -1,0 +1,310 @@
+"""Convolutions and dense layers on the matrix engine, direct form.
+
+Each tap (ky, kx) and each run of input channels inside one word (at most ``array_rows``) is a GEMM whose
+rows are read straight from a padded input band in the cache: the pattern walks output rows and columns
+with the stride, shifted by the tap's dilated offset.  Taps and channel runs accumulate into one
+accumulator block per output tile (at most ``array_columns`` channels, inside one output word), which
+drains through the output stage into the output band.  Grouped and depthwise convolutions use the same
+path with block-diagonal tiles trimmed to the input channels each tile needs; 1x1 stride-1 unpadded
+convolutions and dense layers read all pixels of all samples as one long list of rows.
+
+Loop order: weight group (the output tiles whose constants fit the cache, usually all), sample, row
+band, output tile, tap x channel run.  Weights are loaded into the cache once per group; a tile's next
+LOADW is issued before the previous tile's DRAIN so the loader and the output stage overlap the array.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pytpu.errors import CompilationError
+from pytpu.isa import Drain, Gemm, LoadWeights, Pattern, Unit
+from pytpu.isa.layouts import pack_output_stage, pack_weight_tile, weight_tile_words
+from tpu_compiler.compiler.context import Buffer, Context
+from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
+from tpu_compiler.lowering.bands import even_bands, fit_rows
+from tpu_compiler.network import Layer
+
+
+@dataclass(frozen=True)
+class Chunk:
+    ky: int
+    kx: int
+    word: int
+    off: int
+    tile: np.ndarray  # K x M int8
+
+
+@dataclass
+class OutTile:
+    o0: int
+    o1: int
+    chunks: list[Chunk]
+    params: np.ndarray  # output-stage block words
+    addr: list[int]  # cache address of each chunk's weight tile (set when loaded)
+    params_addr: int = -1
+
+    def const_words(self, cwl: int) -> int:
+        return sum(weight_tile_words(c.tile.shape[0], c.tile.shape[1], cwl) for c in self.chunks) + len(self.params)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    samples: int
+    h: int
+    w: int
+    oh: int
+    ow: int
+    kh: int
+    kw: int
+    sy: int
+    sx: int
+    dy: int
+    dx: int
+    top: int
+    left: int
+    right: int
+
+    def in_rows(self, out_rows: int) -> int:
+        return (out_rows - 1) * self.sy + (self.kh - 1) * self.dy + 1
+
+    @property
+    def padded_w(self) -> int:
+        return self.w + self.left + self.right
+
+
+def _geometry(ctx: Context, layer: Layer, x: Buffer, y: Buffer, pointwise: bool) -> Geometry:
+    weights = layer.arrays["weights"]
+    kh, kw = int(weights.shape[0]), int(weights.shape[1])
+    if pointwise:
+        rows = ctx.batch * x.tensor.positions
+        return Geometry(1, rows, 1, rows, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0)
+    _, h, w, _ = x.tensor.shape
+    _, oh, ow, _ = y.tensor.shape
+    (sy, sx), (dy, dx) = layer.get("strides", [1, 1]), layer.get("dilations", [1, 1])
+    top, _, left, right = layer.get("pads", [0, 0, 0, 0])
+    return Geometry(ctx.batch, h, w, oh, ow, kh, kw, sy, sx, dy, dx, top, left, right)
+
+
+def _is_pointwise(ctx: Context, layer: Layer) -> bool:
+    if layer.get("dense"):
+        return True
+    kh, kw = layer.arrays["weights"].shape[:2]
+    named = ctx.scheme is not None and layer.name in ctx.scheme
+    return (
+        (kh, kw) == (1, 1)
+        and list(layer.get("strides", [1, 1])) == [1, 1]
+        and not any(layer.get("pads", [0] * 4))
+        and not named
+    )
+
+
+def _full_weights(layer: Layer, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per tap, the dense [C_in, C_out] matrix (block-diagonal for groups) and its structural mask."""
+    weights = np.asarray(layer.arrays["weights"], dtype=np.int8)
+    groups = int(layer.get("groups", 1))
+    if layer.get("dense"):
+        weights = weights.reshape(1, 1, *weights.shape[-2:])
+    per_in, m = weights.shape[2], weights.shape[3]
+    if groups == 1:
+        return weights, np.ones((channels, m), dtype=bool)
+    per_out = m // groups
+    rows, cols = np.arange(channels), np.arange(m)
+    mask = (rows // per_in)[:, None] == (cols // per_out)[None, :]
+    expanded = weights[:, :, rows % per_in, :]
+    return np.where(mask, expanded, 0).astype(np.int8), mask
+
+
+def _tiles(ctx: Context, layer: Layer, channels: int) -> list[OutTile]:
+    full, mask = _full_weights(layer, channels)
+    kh, kw, _, m = full.shape
+    lim, cwl = ctx.lim, ctx.cwl
+    tm, tk = min(lim.array_columns, cwl), min(lim.array_rows, cwl)
+    bias, mult, shift = layer.arrays["bias"], layer.arrays["mult"], layer.arrays["shift"]
+    tiles = []
+    for o0 in range(0, m, tm):
+        o1 = min(m, o0 + tm)
+        chunks = []
+        for ky in range(kh):
+            for kx in range(kw):
+                for word in range(-(-channels // cwl)):
+                    for s0 in range(word * cwl, min((word + 1) * cwl, channels), tk):
+                        s1 = min(s0 + tk, (word + 1) * cwl, channels)
+                        used = np.flatnonzero(mask[s0:s1, o0:o1].any(axis=1))
+                        if used.size == 0:
+                            continue
+                        c0, c1 = s0 + int(used[0]), s0 + int(used[-1]) + 1
+                        chunks.append(Chunk(ky, kx, word, c0 - word * cwl, full[ky, kx, c0:c1, o0:o1]))
+        params = pack_output_stage(bias[o0:o1], mult[o0:o1], shift[o0:o1], cwl)
+        tiles.append(OutTile(o0, o1, chunks, params, []))
+    return tiles
+
+
+def _weight_groups(tiles: list[OutTile], cwl: int, budget: int, layer: str) -> list[list[OutTile]]:
+    """Consecutive tiles whose constants fit ``budget`` words together, split at output-word boundaries."""
+    groups: list[list[OutTile]] = []
+    current: list[OutTile] = []
+    used = 0
+    for tile in tiles:
+        words = tile.const_words(cwl)
+        if words > budget:
+            raise CompilationError(
+                f"layer {layer!r} cannot be placed: the constants of output channels {tile.o0}..{tile.o1 - 1} "
+                f"need {words} cache words ({words * cwl} bytes), more than the {budget} words available"
+            )
+        new_word = tile.o0 % cwl == 0
+        if current and used + words > budget and new_word:
+            groups.append(current)
+            current, used = [], 0
+        current.append(tile)
+        used += words
+    if current:
+        groups.append(current)
+    return groups
+
+
+def lower_conv(ctx: Context, layer: Layer) -> None:
+    x, y = ctx.buffers[layer.inputs[0]], ctx.buffers[layer.name]
+    pointwise = _is_pointwise(ctx, layer)
+    g = _geometry(ctx, layer, x, y, pointwise)
+    tiles = _tiles(ctx, layer, x.tensor.channels)
+    arena = ctx.arena(layer.name)
+    lim = ctx.lim
+    row_words = g.padded_w * x.wpp
+
+    def band_words(rows: int) -> int:
+        return g.in_rows(rows) * row_words + rows * g.ow * y.wpp
+
+    # Constants may use what one output row of activations leaves, and no more than half the cache.
+    budget = max(0, min(arena.free - 2 * band_words(1), arena.free // 2))
+    groups = _weight_groups(tiles, ctx.cwl, budget, layer.name)
+    row_limit = min(lim.max_rows, lim.acc_rows // 2) // g.ow
+    if row_limit < 1:
+        raise CompilationError(f"layer {layer.name!r}: an output row of {g.ow} pixels exceeds the accumulators")
+    for group in groups:
+        mark = arena.top
+        for tile in group:
+            words = np.concatenate([pack_weight_tile(c.tile, ctx.cwl) for c in tile.chunks] + [tile.params])
+            at = ctx.load_constant(arena, words, f"weights of output channels {tile.o0}..{tile.o1 - 1}")
+            tile.addr = []
+            for c in tile.chunks:
+                tile.addr.append(at)
+                at += weight_tile_words(c.tile.shape[0], c.tile.shape[1], ctx.cwl)
+            tile.params_addr = at
+        bands = row_bands(ctx.scheme, layer.name, g.oh, (TensorAxis.HEIGHT,))
+        if bands is None:
+            per_band, copies = fit_rows(g.oh, band_words, arena.free, row_limit, layer.name, "input and output")
+            bands = even_bands(g.oh, per_band)
+        else:
+            per_band = max(len(b) for b in bands)
+            if per_band > row_limit or band_words(per_band) > arena.free:
+                raise CompilationError(
+                    f"slicing scheme of layer {layer.name!r}: a band of {per_band} rows needs "
+                    f"{band_words(per_band)} cache words and {per_band * g.ow} accumulator rows; "
+                    f"{arena.free} words and {row_limit * g.ow} rows are available"
+                )
+            copies = 2 if 2 * band_words(per_band) <= arena.free else 1
+        in_bufs = [arena.alloc(g.in_rows(per_band) * row_words, "input band") for _ in range(copies)]
+        out_bufs = [arena.alloc(per_band * g.ow * y.wpp, "output band") for _ in range(copies)]
+        _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs)
+        arena.top = mark
+
+
+class _MeStream:
+    """Alternates weight buffers and accumulator halves; defers each DRAIN past the next LOADW."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.buf = 0
+        self.half = 0
+        self.pending: Drain | None = None
+
+    def loadw(self, addr: int, tile: np.ndarray) -> int:
+        self.buf ^= 1
+        k, m = tile.shape
+        self.ctx.emit(Unit.ME, LoadWeights(buf=self.buf, addr=addr, k=k, m=m))
+        self.flush()
+        return self.buf
+
+    def flush(self) -> None:
+        if self.pending is not None:
+            self.ctx.emit(Unit.ME, self.pending)
+            self.pending = None
+
+
+def _emit_group(
+    ctx: Context,
+    layer: Layer,
+    g: Geometry,
+    x: Buffer,
+    y: Buffer,
+    group: list[OutTile],
+    bands: list[Segment],
+    in_bufs: list[int],
+    out_bufs: list[int],
+) -> None:
+    me = _MeStream(ctx)
+    row_words = g.padded_w * x.wpp
+    pad_code = int(layer.get("pad_code", 0))
+    zo, lo, hi = y.tensor.zero_point, int(layer.get("lo", -128)), int(layer.get("hi", 127))
+    acc_half = ctx.lim.acc_rows // 2
+    max_rows = g.in_rows(max(len(b) for b in bands))
+    filled = set()
+    w0, w1 = group[0].o0 // ctx.cwl, (group[-1].o1 - 1) // ctx.cwl + 1
+    step = 0
+    for sample in range(g.samples):
+        for band in bands:
+            slot = step % len(in_bufs)
+            step += 1
+            inbuf, outbuf = in_bufs[slot], out_bufs[slot]
+            if (g.left or g.right) and slot not in filled:
+                filled.add(slot)
+                if g.left:
+                    ctx.fill(Pattern(inbuf, ((max_rows, row_words), (g.left * x.wpp, 1))), pad_code)
+                if g.right:
+                    ctx.fill(
+                        Pattern(inbuf + (g.left + g.w) * x.wpp, ((max_rows, row_words), (g.right * x.wpp, 1))), pad_code
+                    )
+            rows = len(band)
+            iy0 = band.start * g.sy - g.top
+            iy1 = iy0 + g.in_rows(rows)
+            top, bottom = max(0, -iy0), max(0, iy1 - g.h)
+            if top:
+                ctx.fill(Pattern.contiguous(inbuf, top * row_words), pad_code)
+            if bottom:
+                ctx.fill(Pattern.contiguous(inbuf + (iy1 - iy0 - bottom) * row_words, bottom * row_words), pad_code)
+            ry0, ry1 = max(iy0, 0), min(iy1, g.h)
+            if ry1 > ry0:
+                dst = Pattern(
+                    inbuf + (ry0 - iy0) * row_words + g.left * x.wpp, ((ry1 - ry0, row_words), (g.w * x.wpp, 1))
+                )
+                ctx.load(x, x.at(sample, ry0 * g.w * x.wpp), dst)
+            n = rows * g.ow
+            for tile in group:
+                acc = me.half * acc_half
+                me.half ^= 1
+                for i, (chunk, addr) in enumerate(zip(tile.chunks, tile.addr, strict=True)):
+                    buf = me.loadw(addr, chunk.tile)
+                    k, m = chunk.tile.shape
+                    base = inbuf + chunk.ky * g.dy * row_words + chunk.kx * g.dx * x.wpp + chunk.word
+                    xs = Pattern(base, ((rows, g.sy * row_words), (g.ow, g.sx * x.wpp)))
+                    ctx.emit(Unit.ME, Gemm(buf=buf, x=xs, off=chunk.off, k=k, m=m, acc=acc, accumulate=int(i > 0)))
+                me.pending = Drain(
+                    acc=acc,
+                    m=tile.o1 - tile.o0,
+                    params=tile.params_addr,
+                    zo=zo,
+                    lo=lo,
+                    hi=hi,
+                    dst=Pattern(outbuf + tile.o0 // ctx.cwl, ((n, y.wpp),)),
+                    off=tile.o0 % ctx.cwl,
+                )
+            me.flush()
+            ddr = y.at(sample, band.start * g.ow * y.wpp)
+            if (w0, w1) == (0, y.wpp):
+                ctx.store(y, ddr, Pattern.contiguous(outbuf, n * y.wpp))
+            else:  # only this group's words of each pixel
+                words = ((n, y.wpp), (w1 - w0, 1))
+                ctx.store(y, Pattern(ddr + w0, words), Pattern(outbuf + w0, words))

@@ -1,0 +1,146 @@
+"""Element-wise layers on the EWP: lookup tables, add/subtract and multiply with broadcasting.
+
+Operands are loaded in chunks of output pixels; a broadcast operand (a squeeze-and-excitation gate
+``[1, 1, 1, C]``) is walked with stride-0 patterns, which ``compress`` finds from the index maps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from pytpu.errors import CompilationError
+from pytpu.isa import Add, Instruction, Lut, Mul, Pattern, Unit
+from pytpu.isa.layouts import pack_lut
+from tpu_compiler.compiler.context import Buffer, Context
+from tpu_compiler.compiler.memory import Arena
+from tpu_compiler.compiler.patterns import compress
+from tpu_compiler.network import Layer
+
+Make = Callable[[Pattern, list[Pattern], int, int], Instruction]
+
+
+def position_map(source: Buffer, out: Buffer, layer: str) -> np.ndarray:
+    """For each output pixel, the operand pixel it reads (broadcasting aligned on the right)."""
+    if source.tensor.channels != out.tensor.channels:
+        raise CompilationError(
+            f"layer {layer!r}: broadcasting along channels ({source.tensor.channels} -> {out.tensor.channels}) "
+            "is not supported"
+        )
+    positions = np.arange(source.tensor.positions, dtype=np.int64).reshape(source.tensor.shape[:-1])
+    return np.broadcast_to(positions, out.tensor.shape[:-1]).reshape(-1)
+
+
+def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None:
+    y = ctx.buffers[layer.name]
+    sources = [ctx.buffers[name] for name in layer.inputs]
+    maps = [position_map(s, y, layer.name) for s in sources]
+    pixels = y.tensor.positions
+    lanes = y.tensor.channels if y.wpp == 1 else ctx.cwl
+
+    def chunk_words(p0: int, p1: int) -> int:
+        spans = sum((int(m[p0:p1].max()) - int(m[p0:p1].min()) + 1) * s.wpp for m, s in zip(maps, sources, strict=True))
+        return spans + (p1 - p0) * y.wpp
+
+    chunk = pixels
+    while chunk > 1 and 2 * chunk_words(0, chunk) > arena.free:
+        chunk = -(-chunk // 2)
+    if chunk_words(0, chunk) > arena.free:
+        raise CompilationError(
+            f"layer {layer.name!r} cannot be placed: one pixel needs {chunk_words(0, 1)} cache words, "
+            f"{arena.free} are free"
+        )
+    copies = 2 if 2 * chunk_words(0, chunk) <= arena.free else 1
+    sizes = [
+        max((int(m[p : p + chunk].max()) - int(m[p : p + chunk].min()) + 1) for p in range(0, pixels, chunk))
+        for m in maps
+    ]
+    slots = [
+        (
+            [arena.alloc(size * s.wpp, f"operand {i}") for i, (size, s) in enumerate(zip(sizes, sources, strict=True))],
+            arena.alloc(chunk * y.wpp, "output"),
+        )
+        for _ in range(copies)
+    ]
+    step = 0
+    for sample in range(ctx.batch):
+        for p0 in range(0, pixels, chunk):
+            p1 = min(pixels, p0 + chunk)
+            ins_at, out_at = slots[step % copies]
+            step += 1
+            columns = [_words(out_at, np.arange(p1 - p0), y.wpp)]
+            for s, m, at in zip(sources, maps, ins_at, strict=True):
+                first, last = int(m[p0:p1].min()), int(m[p0:p1].max())
+                ctx.load(s, s.at(sample, first * s.wpp), Pattern.contiguous(at, (last - first + 1) * s.wpp))
+                columns.append(_words(at, m[p0:p1] - first, s.wpp))
+            for patterns in compress(columns):
+                ctx.emit(Unit.EWP, make(patterns[0], list(patterns[1:]), 0, lanes))
+            ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(out_at, (p1 - p0) * y.wpp))
+
+
+def _words(base: int, pixels: np.ndarray, wpp: int) -> np.ndarray:
+    """Every word of the given pixels, pixel-major."""
+    return (base + pixels[:, None] * wpp + np.arange(wpp)[None, :]).reshape(-1)
+
+
+def lower_lut(ctx: Context, layer: Layer) -> None:
+    arena = ctx.arena(layer.name)
+    table = ctx.load_constant(arena, pack_lut(layer.arrays["table"], ctx.cwl), "lookup table")
+
+    def make(dst: Pattern, srcs: list[Pattern], off: int, length: int) -> Instruction:
+        return Lut(dst=dst, a=srcs[0], table=table, off=off, len=length)
+
+    lower_lanewise(ctx, layer, make, arena)
+
+
+def lower_add(ctx: Context, layer: Layer) -> None:
+    (za, zb), (ma, mb) = layer.get("zero_points"), layer.get("mults")
+    zo, lo, hi, shift = (
+        ctx.buffers[layer.name].tensor.zero_point,
+        layer.get("lo", -128),
+        layer.get("hi", 127),
+        layer.get("shift"),
+    )
+
+    def make(dst: Pattern, srcs: list[Pattern], off: int, length: int) -> Instruction:
+        return Add(
+            dst=dst,
+            a=srcs[0],
+            b=srcs[1],
+            za=int(za),
+            zb=int(zb),
+            ma=int(ma),
+            mb=int(mb),
+            shift=int(shift),
+            zo=zo,
+            lo=int(lo),
+            hi=int(hi),
+            off=off,
+            len=length,
+        )
+
+    lower_lanewise(ctx, layer, make, ctx.arena(layer.name))
+
+
+def lower_mul(ctx: Context, layer: Layer) -> None:
+    za, zb = layer.get("zero_points")
+    zo, lo, hi = ctx.buffers[layer.name].tensor.zero_point, layer.get("lo", -128), layer.get("hi", 127)
+
+    def make(dst: Pattern, srcs: list[Pattern], off: int, length: int) -> Instruction:
+        return Mul(
+            dst=dst,
+            a=srcs[0],
+            b=srcs[1],
+            za=int(za),
+            zb=int(zb),
+            mult=int(layer.get("mult")),
+            shift=int(layer.get("shift")),
+            zo=zo,
+            lo=int(lo),
+            hi=int(hi),
+            off=off,
+            len=length,
+        )
+
+    lower_lanewise(ctx, layer, make, ctx.arena(layer.name))

@@ -1,0 +1,123 @@
+"""Layout layers (reshape, transpose, pad, slices, tiles, depth-to-space, resize-nearest...) and concatenation.
+
+The compiler replays the op on an index array (``tpu_compiler.layout_ops``) to get its gather map; a
+map that leaves the words unchanged makes the output a view of the input (no instruction, decided before
+memory is planned); any other map is lowered to MOVEs and FILLs, chunk by chunk of output pixels, with
+the sources' pixel ranges each chunk reads loaded from DDR.  A concatenation is the same with several
+sources, each first rescaled in place where its quantization differs from the output's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from pytpu.errors import CompilationError
+from pytpu.isa import Pattern, Rescale, Unit
+from tpu_compiler.compiler.context import Buffer, Context
+from tpu_compiler.layout_ops import gather_map
+from tpu_compiler.lowering.gather import SOURCE_SHIFT, Side, emit_gather
+from tpu_compiler.network import Layer
+
+Prepare = Callable[[int, int, Pattern], None]  # (source index, lanes, loaded words)
+
+
+def layout_map(layer: Layer, shape: tuple[int, ...]) -> np.ndarray:
+    consts = {k.removeprefix("consts."): v for k, v in layer.arrays.items()}
+    return gather_map(layer.get("op", "Identity"), layer.get("attrs", {}), consts, shape)
+
+
+def concat_map(layer: Layer, shapes: Sequence[tuple[int, ...]]) -> np.ndarray:
+    axis = int(layer.get("axis", -1)) % len(shapes[0])
+    parts = [
+        (np.int64(i) << SOURCE_SHIFT) | np.arange(int(np.prod(s)), dtype=np.int64).reshape(s)
+        for i, s in enumerate(shapes)
+    ]
+    return np.concatenate(parts, axis=axis)
+
+
+def lower_layout(ctx: Context, layer: Layer) -> None:
+    x = ctx.buffers[layer.inputs[0]]
+    fill = int(layer.get("attrs", {}).get("fill", x.tensor.zero_point))
+    gather_layer(ctx, layer.name, [x], layout_map(layer, x.tensor.shape), fill)
+
+
+def lower_concat(ctx: Context, layer: Layer) -> None:
+    sources = [ctx.buffers[name] for name in layer.inputs]
+    y = ctx.buffers[layer.name]
+    mults, shifts, zps = layer.get("mults"), layer.get("shifts"), layer.get("zero_points")
+
+    def prepare(i: int, lanes: int, words: Pattern) -> None:
+        if int(mults[i]) == 0:
+            return
+        ctx.emit(
+            Unit.EWP,
+            Rescale(
+                dst=words,
+                a=words,
+                za=int(zps[i]),
+                mult=int(mults[i]),
+                shift=int(shifts[i]),
+                zo=y.tensor.zero_point,
+                lo=-128,
+                hi=127,
+                off=0,
+                len=lanes,
+            ),
+        )
+
+    gather_layer(
+        ctx, layer.name, sources, concat_map(layer, [s.tensor.shape for s in sources]), y.tensor.zero_point, prepare
+    )
+
+
+def gather_layer(
+    ctx: Context, name: str, sources: list[Buffer], mapping: np.ndarray, fill: int, prepare: Prepare | None = None
+) -> None:
+    """Every sample: load what each chunk of output pixels reads, move it into place, store the chunk."""
+    y = ctx.buffers[name]
+    c = y.tensor.channels
+    flat = mapping.reshape(y.tensor.positions, c)
+    arena = ctx.arena(name)
+
+    def spans(p0: int, p1: int) -> list[tuple[int, int]]:
+        block = flat[p0:p1].reshape(-1)
+        out = []
+        for i, s in enumerate(sources):
+            sel = block[(block >= 0) & ((block >> SOURCE_SHIFT) == i)] & ((1 << SOURCE_SHIFT) - 1)
+            if sel.size == 0:
+                out.append((0, 0))
+                continue
+            pixels = sel // s.tensor.channels
+            out.append((int(pixels.min()), int(pixels.max()) + 1))
+        return out
+
+    def words(p0: int, p1: int) -> int:
+        return sum((b - a) * s.wpp for (a, b), s in zip(spans(p0, p1), sources, strict=True)) + (p1 - p0) * y.wpp
+
+    pixels = y.tensor.positions
+    chunk = pixels
+    while chunk > 1 and max(words(p, min(pixels, p + chunk)) for p in range(0, pixels, chunk)) > arena.free:
+        chunk = -(-chunk // 2)
+    need = max(words(p, min(pixels, p + chunk)) for p in range(0, pixels, chunk))
+    if need > arena.free:
+        raise CompilationError(
+            f"layer {name!r} cannot be placed: one output pixel reads {need} cache words, {arena.free} are free"
+        )
+    for sample in range(ctx.batch):
+        for p0 in range(0, pixels, chunk):
+            p1 = min(pixels, p0 + chunk)
+            at = arena.top
+            sides = []
+            for i, ((a, b), s) in enumerate(zip(spans(p0, p1), sources, strict=True)):
+                count = (b - a) * s.wpp
+                if count:
+                    loaded = Pattern.contiguous(at, count)
+                    ctx.load(s, s.at(sample, a * s.wpp), loaded)
+                    if prepare is not None:
+                        prepare(i, s.tensor.channels if s.wpp == 1 else ctx.cwl, loaded)
+                sides.append(Side(at - a * s.wpp, s.tensor.channels, s.wpp))
+                at += count
+            emit_gather(ctx, flat[p0:p1], sides, Side(at, c, y.wpp), fill)
+            ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(at, (p1 - p0) * y.wpp))

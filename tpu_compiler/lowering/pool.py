@@ -1,0 +1,119 @@
+"""Max and average pooling on the EWP's window instructions, by bands of output rows.
+
+The window instructions treat taps outside their source region as padding, so a band needs only the
+input rows it reads; no padded copy is built.  Average pooling has a multiplier per output position
+where windows overlap padding: positions with equal (mult, shift) form rectangles, one AVGPOOL each.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pytpu.isa import AvgPool, MaxPool, Pattern, Unit
+from tpu_compiler.compiler.context import Context
+from tpu_compiler.compiler.slicing import TensorAxis, row_bands
+from tpu_compiler.lowering.bands import even_bands, fit_rows
+from tpu_compiler.network import Layer
+
+
+def _rectangles(mult: np.ndarray, shift: np.ndarray, r0: int, r1: int) -> list[tuple[int, int, int, int]]:
+    """(row0, row1, col0, col1) pieces of rows r0..r1 with one (mult, shift) each."""
+    out = []
+    row = r0
+    while row < r1:
+        end = row + 1
+        while end < r1 and np.array_equal(mult[end], mult[row]) and np.array_equal(shift[end], shift[row]):
+            end += 1
+        col = 0
+        width = mult.shape[1]
+        while col < width:
+            stop = col + 1
+            while stop < width and mult[row, stop] == mult[row, col] and shift[row, stop] == shift[row, col]:
+                stop += 1
+            out.append((row, end, col, stop))
+            col = stop
+        row = end
+    return out
+
+
+def lower_pool(ctx: Context, layer: Layer) -> None:
+    x, y = ctx.buffers[layer.inputs[0]], ctx.buffers[layer.name]
+    _, h, w, c = x.tensor.shape
+    (kh, kw), (sy, sx) = layer.get("kernel"), layer.get("strides")
+    top, _, left, _ = layer.get("pads", [0, 0, 0, 0])
+    oh, ow = (1, 1) if len(y.tensor.shape) == 2 else y.tensor.shape[1:3]
+    row_words = w * x.wpp
+    arena = ctx.arena(layer.name)
+
+    def in_rows(rows: int) -> int:
+        return min(h, (rows - 1) * sy + kh)
+
+    def band_words(rows: int) -> int:
+        return in_rows(rows) * row_words + rows * ow * y.wpp
+
+    bands = row_bands(ctx.scheme, layer.name, oh, (TensorAxis.HEIGHT,))
+    if bands is None:
+        per_band, copies = fit_rows(oh, band_words, arena.free, oh, layer.name, "input and output")
+        bands = even_bands(oh, per_band)
+    else:
+        per_band = max(len(b) for b in bands)
+        copies = 2 if 2 * band_words(per_band) <= arena.free else 1
+    slots = [
+        (arena.alloc(in_rows(per_band) * row_words, "input band"), arena.alloc(per_band * ow * y.wpp, "output band"))
+        for _ in range(copies)
+    ]
+    is_avg = layer.kind == "avg_pool"
+    mult = np.asarray(layer.arrays.get("mult", np.zeros((oh, ow))), dtype=np.int64).reshape(oh, ow)
+    shift = np.asarray(layer.arrays.get("shift", np.zeros((oh, ow))), dtype=np.int64).reshape(oh, ow)
+    step = 0
+    for sample in range(ctx.batch):
+        for band in bands:
+            inbuf, outbuf = slots[step % copies]
+            step += 1
+            iy0 = max(0, band.start * sy - top)
+            iy1 = min(h, (band.stop - 1) * sy - top + kh)
+            ctx.load(x, x.at(sample, iy0 * row_words), Pattern.contiguous(inbuf, (iy1 - iy0) * row_words))
+            pieces = _rectangles(mult, shift, band.start, band.stop) if is_avg else [(band.start, band.stop, 0, ow)]
+            for r0, r1, c0, c1 in pieces:
+                for word in range(x.wpp):
+                    lanes = min(ctx.cwl, c - word * ctx.cwl)
+                    dst = Pattern(
+                        outbuf + ((r0 - band.start) * ow + c0) * y.wpp + word, ((r1 - r0, ow * y.wpp), (c1 - c0, y.wpp))
+                    )
+                    window = dict(
+                        dst=dst,
+                        src=inbuf + word,
+                        h=iy1 - iy0,
+                        w=w,
+                        row=row_words,
+                        pix=x.wpp,
+                        oh=r1 - r0,
+                        ow=c1 - c0,
+                        sy=sy,
+                        sx=sx,
+                        py=top - r0 * sy + iy0,
+                        px=left - c0 * sx,
+                        kh=kh,
+                        kw=kw,
+                        dy=1,
+                        dx=1,
+                    )
+                    if is_avg:
+                        ctx.emit(
+                            Unit.EWP,
+                            AvgPool(
+                                **window,
+                                za=int(layer.get("in_zero_point", 0)),
+                                mult=int(mult[r0, c0]),
+                                shift=int(shift[r0, c0]),
+                                zo=y.tensor.zero_point,
+                                lo=-128,
+                                hi=127,
+                                off=0,
+                                len=lanes,
+                            ),
+                        )
+                    else:
+                        ctx.emit(Unit.EWP, MaxPool(**window, off=0, len=lanes))
+            n = len(band) * ow
+            ctx.store(y, y.at(sample, band.start * ow * y.wpp), Pattern.contiguous(outbuf, n * y.wpp))
