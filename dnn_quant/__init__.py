@@ -3,5 +3,6 @@
 from dnn_quant.dtypes import TpuDtype
 from dnn_quant.quantized_model import InMemoryQuantizedModel, QuantizedModel
 from dnn_quant.regular_model import RegularModel
+from dnn_quant.report import layer_report
 
-__all__ = ["InMemoryQuantizedModel", "QuantizedModel", "RegularModel", "TpuDtype"]
+__all__ = ["InMemoryQuantizedModel", "QuantizedModel", "RegularModel", "TpuDtype", "layer_report"]

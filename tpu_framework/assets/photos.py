@@ -1,7 +1,8 @@
 """Real photographs bundled inside installed wheels, ImageNet preprocessing, and ImageNet class names.
 
 The photos are read straight from the files scikit-image and scikit-learn ship in their wheels (nothing is
-downloaded; scikit-image's own loaders would fetch the images it does not bundle).
+downloaded; scikit-image's own loaders would fetch the images it does not bundle), and from Debian's ``darknet``
+package where it is installed (``DEBIAN_PHOTOS``, sha256-checked).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 from PIL import Image
 
 from pytpu.errors import AssetError
+from tpu_framework.assets.cache import verify_sha256
 
 # name -> (package that bundles it, path inside that package)
 PHOTOS: dict[str, tuple[str, str]] = {
@@ -34,6 +36,24 @@ PHOTOS: dict[str, tuple[str, str]] = {
     "china": ("sklearn", "datasets/images/china.jpg"),
     "flower": ("sklearn", "datasets/images/flower.jpg"),
 }
+# name -> (Debian package, installed path, sha256): photos from Debian packages, read where dpkg installs them
+# (``apt-get install darknet``) and checked against these hashes (package version 0.0.0+git20180914.61c9d02e-2).
+DEBIAN_PHOTOS: dict[str, tuple[str, str, str]] = {
+    "dog": ("darknet", "/usr/share/darknet/data/dog.jpg",
+            "5a9522051c3cec2bbd2f6323fccba32e8fbf3ddcc2b3e2fd46b04c720bc6f866"),
+    "eagle": ("darknet", "/usr/share/darknet/data/eagle.jpg",
+              "f95f57297fd51a6c5ddceb5ed6916fa759d1d65f402fee34c05b31a9608755c0"),
+    "giraffe": ("darknet", "/usr/share/darknet/data/giraffe.jpg",
+                "00dc48a9b2af8a1fe4c4b79319726591f1033c7e1150f21e7577a79f3b6659f1"),
+    "horses": ("darknet", "/usr/share/darknet/data/horses.jpg",
+               "c8f0a677a1356569e2ce71d2fa88c1030c0ae57ecf5e14170e02d9a86a20dcb4"),
+    "kite": ("darknet", "/usr/share/darknet/data/kite.jpg",
+             "87410f52f79cc256c3949b48a3548632c07c8e9943468ef8caa6250f6643be8e"),
+    "person": ("darknet", "/usr/share/darknet/data/person.jpg",
+               "cdcbab947e46110fc2b77784ac54ddbbab2640f1e44cb5e91fc8984a9793a7d1"),
+    "scream": ("darknet", "/usr/share/darknet/data/scream.jpg",
+               "dcab7bae866fbb396e01ab27a9c8d2d40b3e80911dafb05a5fa18d1bac6b8d17"),
+}  # fmt: skip
 # Everyday scenes an ImageNet classifier has seen the like of: a sensible calibration set.
 IMAGENET_LIKE = ("astronaut", "chelsea", "coffee", "rocket", "motorcycle_left", "china", "flower")
 
@@ -43,8 +63,10 @@ SHARED_ENV = "TPU_FRAMEWORK_SHARED"
 
 
 def photo_path(name: str) -> Path:
+    if name in DEBIAN_PHOTOS:
+        return _debian_photo_path(name)
     if name not in PHOTOS:
-        raise AssetError(f"unknown photo {name!r}; known: {sorted(PHOTOS)}")
+        raise AssetError(f"unknown photo {name!r}; known: {sorted([*PHOTOS, *DEBIAN_PHOTOS])}")
     package, relative = PHOTOS[name]
     spec = importlib.util.find_spec(package)  # locates the package without importing it
     if spec is None or not spec.submodule_search_locations:
@@ -53,6 +75,29 @@ def photo_path(name: str) -> Path:
     if not path.is_file():
         raise AssetError(f"photo {name!r}: {path} is missing from the installed {package}")
     return path
+
+
+def _debian_photo_path(name: str) -> Path:
+    package, installed, sha256 = DEBIAN_PHOTOS[name]
+    path = Path(installed)
+    if not path.is_file():
+        raise AssetError(f"photo {name!r} ships with the Debian package {package}: apt-get install {package}")
+    verify_sha256(path, sha256)
+    return path
+
+
+def available_photos(names: Sequence[str]) -> list[str]:
+    """Those of ``names`` whose package is installed here (unknown names raise :class:`AssetError`)."""
+    found = []
+    for name in names:
+        try:
+            photo_path(name)
+        except AssetError:
+            if name not in PHOTOS and name not in DEBIAN_PHOTOS:
+                raise
+            continue
+        found.append(name)
+    return found
 
 
 def photo(name: str) -> Image.Image:
