@@ -43,14 +43,26 @@ def compile_(
     views = plan_views(net, cwl)
     buffers, activation_words = _plan_ddr(net, views, cwl)
     mirror = parameters.ram_io_balancing is BalancingMode.MIRROR and hw.ddr.channels > 1
-    constants = Constants(cwl, 1 if mirror else ACTIVATION_CHANNEL)
     const_base = 0 if mirror else activation_words
-    ctx = Context(hw, buffers, constants, const_base, net.batch, slicing_scheme)
-    for layer in net.layers:
-        if layer.name in views.skipped:
-            continue
-        ctx.emitter.layer = layer.name
-        RULES[layer.kind](ctx, layer)
+    excluded: set[str] = set()
+    while True:
+        constants = Constants(cwl, 1 if mirror else ACTIVATION_CHANNEL)
+        ctx = Context(hw, buffers, constants, const_base, net.batch, slicing_scheme)
+        if parameters.action_graph_data_transfer_optimization:
+            _plan_residency(ctx, net, views, excluded)
+        try:
+            for layer in net.layers:
+                if layer.name in views.skipped:
+                    continue
+                ctx.emitter.layer = layer.name
+                RULES[layer.kind](ctx, layer)
+            break
+        except CompilationError:
+            # The tensors kept in the cache left this layer too little room: keep the largest in DDR, retry.
+            live = ctx.live.get(ctx.emitter.layer, [])
+            if not live:
+                raise
+            excluded.add(max(live, key=lambda name: (buffers[name].sample_words, name)))
     program, spans = resolve(
         ctx.emitter.steps, hw, parameters.dependency_resolution_algorithm, (ACTIVATION_CHANNEL, 0, activation_words)
     )
@@ -64,6 +76,48 @@ def compile_(
         layers=spans,
     )
     return executable, descriptions
+
+
+def _plan_residency(ctx: Context, net: Network, views: Views, excluded: set[str]) -> None:
+    """Which activations stay in the cache from their producer to their last consumer (no DDR round trip).
+
+    The action graph's data transfer optimisation: a tensor that is neither a network input nor output,
+    at most half the cache, is placed from the top of the cache down (first fit among the tensors alive at
+    the same time) if every layer of its lifetime keeps at least an eighth of the cache for its own
+    buffers (weights, bands).  Layers then read it in place or copy it with the EWP (a word per cycle,
+    instead of four DMA cycles plus the latency), and its producer writes it in place.
+    """
+    cache_words = ctx.lim.cache_words
+    order = [layer for layer in net.layers if layer.name not in views.skipped]
+    last: dict[str, int] = {}
+    for i, layer in enumerate(order):
+        for name in layer.inputs:
+            last[views.root(name)] = i
+    kept = {held for held, _ in views.outputs.values()} | {held for held, _ in views.inputs.values()}
+    low = [cache_words] * len(order)
+    placed: list[tuple[int, int, int, int]] = []  # (first layer, last layer, address, words)
+    for p, layer in enumerate(order):
+        name = layer.name
+        buffer = ctx.buffers.get(name)
+        if buffer is None or name in kept or name in excluded or name not in last:
+            continue
+        q, words = last[name], buffer.sample_words * ctx.batch
+        if q <= p or words > cache_words // 2:
+            continue
+        alive = [(a, w) for f, e, a, w in placed if f <= q and p <= e]
+        starts = [cache_words - words] + [a - words for a, _ in alive]
+        fits = [s for s in starts if s >= 0 and all(s + words <= a or a + w <= s for a, w in alive)]
+        if not fits:
+            continue
+        at = max(fits)
+        if at < cache_words // 8:
+            continue
+        placed.append((p, q, at, words))
+        ctx.resident[buffer.address] = (words, at)
+        for i in range(p, q + 1):
+            low[i] = min(low[i], at)
+            ctx.live.setdefault(order[i].name, []).append(name)
+    ctx.arena_limit = {layer.name: low[i] for i, layer in enumerate(order)}
 
 
 def _plan_ddr(net: Network, views: Views, cwl: int) -> tuple[dict[str, Buffer], int]:

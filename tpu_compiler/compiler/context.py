@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pytpu.isa import Fill, Load, Pattern, Store, Unit, limits_of
+from pytpu.isa import Fill, Load, Move, Pattern, Store, Unit, limits_of
 from pytpu.params import ModelParameters
 from tpu_compiler.compiler.memory import Arena, Constants
 from tpu_compiler.compiler.schedule import Emitter
@@ -47,12 +47,25 @@ class Context:
         self.buffers, self.constants, self.const_base = buffers, constants, const_base
         self.batch, self.scheme = batch, scheme
         self.emitter = Emitter()
+        self.resident: dict[int, tuple[int, int]] = {}
+        """DDR word of a tensor kept in the cache -> (its words, its cache address) (activations' channel)."""
+        self.live: dict[str, list[str]] = {}
+        """Layer -> the resident tensors alive while it runs."""
+        self.arena_limit: dict[str, int] = {}
+        """Layer -> the cache words below the resident tensors live while it runs."""
+
+    def cached(self, buffer: Buffer, ddr_word: int) -> int | None:
+        """The cache word holding DDR word ``ddr_word`` of ``buffer`` if that tensor is kept in the cache."""
+        for start, (words, at) in self.resident.items():
+            if start <= ddr_word < start + words:
+                return at + ddr_word - start
+        return None
 
     def wpp(self, channels: int) -> int:
         return -(-channels // self.cwl)
 
     def arena(self, layer: str) -> Arena:
-        return Arena(self.lim.cache_words, self.cwl, layer)
+        return Arena(self.arena_limit.get(layer, self.lim.cache_words), self.cwl, layer)
 
     def emit(self, unit: Unit, ins: object) -> None:
         self.emitter.emit(unit, ins)  # type: ignore[arg-type]
@@ -72,13 +85,28 @@ class Context:
         return at
 
     def load(self, buffer: Buffer, ddr_word: int, cache: Pattern) -> None:
-        """Load ``cache.count`` consecutive DDR words of ``buffer`` from ``ddr_word`` into ``cache``."""
+        """Load ``cache.count`` consecutive DDR words of ``buffer`` from ``ddr_word`` into ``cache``.
+
+        A tensor kept in the cache is copied by the EWP (a word per cycle) instead; nothing when in place."""
+        at = self.cached(buffer, ddr_word)
+        if at is not None:
+            self.move(cache, Pattern.contiguous(at, cache.count))
+            return
         self.emit(Unit.DTL0, Load(ch=buffer.channel, ddr=Pattern.contiguous(ddr_word, cache.count), cache=cache))
 
     def store(self, buffer: Buffer, ddr: int | Pattern, cache: Pattern) -> None:
         """Store ``cache`` to DDR words of ``buffer``: consecutive from a word, or walked by a pattern."""
         walk = ddr if isinstance(ddr, Pattern) else Pattern.contiguous(ddr, cache.count)
+        at = self.cached(buffer, walk.base)
+        if at is not None:
+            self.move(Pattern(at, walk.dims), cache)
+            return
         self.emit(Unit.DTL0, Store(ch=buffer.channel, cache=cache, ddr=walk))
+
+    def move(self, dst: Pattern, src: Pattern) -> None:
+        """Copy whole words in the cache (nothing if ``dst`` is ``src``)."""
+        if dst != src:
+            self.emit(Unit.EWP, Move(dst=dst, src=src, src_off=0, dst_off=0, len=self.cwl))
 
     def fill(self, dst: Pattern, value: int) -> None:
         self.emit(Unit.EWP, Fill(dst=dst, value=value, off=0, len=self.cwl))

@@ -34,7 +34,7 @@ class Constants:
 
 
 class Arena:
-    """A bump allocator over the cache words for one layer (O1 keeps nothing in cache between layers)."""
+    """A bump allocator over the cache words one layer may use (below the tensors kept in the cache)."""
 
     def __init__(self, words: int, cwl: int, layer: str):
         self.words, self.cwl, self.layer, self.top = words, cwl, layer, 0

@@ -1,7 +1,7 @@
 """Lowering rules, one module per layer family: ``RULES[kind](ctx, layer)`` emits the layer's instructions.
 
-Every rule reads its inputs from DDR and writes its output back (the O1 memory plan), slicing what does
-not fit the cache.  Adding a layer kind means adding a rule here.
+Every rule reads its inputs from DDR or from the cache (tensors the memory plan keeps there) and writes its
+output likewise, slicing what does not fit the cache.  Adding a layer kind means adding a rule here.
 """
 
 from __future__ import annotations

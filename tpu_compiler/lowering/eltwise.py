@@ -69,10 +69,17 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
             p1 = min(pixels, p0 + chunk)
             ins_at, out_at = slots[step % copies]
             step += 1
+            # Tensors kept in the cache are read and written where they are.
+            kept = ctx.cached(y, y.at(sample, p0 * y.wpp))
+            out_at = out_at if kept is None else kept
             columns = [_words(out_at, np.arange(p1 - p0), y.wpp)]
             for s, m, at in zip(sources, maps, ins_at, strict=True):
                 first, last = int(m[p0:p1].min()), int(m[p0:p1].max())
-                ctx.load(s, s.at(sample, first * s.wpp), Pattern.contiguous(at, (last - first + 1) * s.wpp))
+                held = ctx.cached(s, s.at(sample, first * s.wpp))
+                if held is None:
+                    ctx.load(s, s.at(sample, first * s.wpp), Pattern.contiguous(at, (last - first + 1) * s.wpp))
+                else:
+                    at = held
                 columns.append(_words(at, m[p0:p1] - first, s.wpp))
             for patterns in compress(columns):
                 ctx.emit(Unit.EWP, make(patterns[0], list(patterns[1:]), 0, lanes))

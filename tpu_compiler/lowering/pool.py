@@ -72,7 +72,13 @@ def lower_pool(ctx: Context, layer: Layer) -> None:
             step += 1
             iy0 = max(0, band.start * sy - top)
             iy1 = min(h, (band.stop - 1) * sy - top + kh)
-            ctx.load(x, x.at(sample, iy0 * row_words), Pattern.contiguous(inbuf, (iy1 - iy0) * row_words))
+            held = ctx.cached(x, x.at(sample, iy0 * row_words))  # a tensor kept in the cache is read in place
+            if held is None:
+                ctx.load(x, x.at(sample, iy0 * row_words), Pattern.contiguous(inbuf, (iy1 - iy0) * row_words))
+            else:
+                inbuf = held
+            kept = ctx.cached(y, y.at(sample, band.start * ow * y.wpp))
+            outbuf = outbuf if kept is None else kept
             pieces = _rectangles(mult, shift, band.start, band.stop) if is_avg else [(band.start, band.stop, 0, ow)]
             for r0, r1, c0, c1 in pieces:
                 for word in range(x.wpp):
