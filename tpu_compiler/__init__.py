@@ -6,6 +6,7 @@ it.  Imports nothing of the quantizer or TensorFlow.
 
 from pytpu.errors import CompilationError
 from tpu_compiler import compiler
+from tpu_compiler.bounds import TMin, t_min, t_min_us
 from tpu_compiler.compiler import DEFAULT, O1, O5, CompileParameters, Segment, TensorAxis, compile_
 from tpu_compiler.network import Layer, Network, Tensor
 
@@ -18,8 +19,11 @@ __all__ = [
     "Layer",
     "Network",
     "Segment",
+    "TMin",
     "Tensor",
     "TensorAxis",
     "compile_",
     "compiler",
+    "t_min",
+    "t_min_us",
 ]
