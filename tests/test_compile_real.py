@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import tpu_compiler
 from dnn_quant import RegularModel
 from onnx_direct import onnx_to_tf
 from pytpu import TPU_128x128_PARAMS, model_execute
@@ -69,29 +70,10 @@ def test_mobilenet_v2_bit_exact_at_o1(flow: dict[str, Any]) -> None:
         wall = time.perf_counter() - start
         golden = _golden(model, mapping, image)
         assert np.array_equal(result.output_codes[OUTPUT], golden), name
-        t_min_us = _t_min_us(network, executable)
+        t_min_us = tpu_compiler.t_min_us(network, TPU_128x128_PARAMS)
         print(
             f"\nMobileNetV2 O1 {name}: simulated {result.execution_time_us:.1f} us, T_min {t_min_us:.1f} us, "
             f"ratio {result.execution_time_us / t_min_us:.2f}; compile {compile_seconds:.1f} s, "
             f"simulator {wall:.1f} s; "
             f"busy { ({k: round(v, 1) for k, v in result.unit_busy_us.items()}) }"
         )
-
-
-def _t_min_us(network: Network, executable: Any) -> float:
-    """reference_hardware.md's bound: max(MACs / array, (weights + biases + input + output bytes) / both DDRs)."""
-    hw = executable.hw
-    macs = weight_bytes = 0
-    for layer in network.layers:
-        if layer.kind != "conv":
-            continue
-        weights = layer.arrays["weights"]
-        out = network.tensors[layer.name]
-        macs += int(np.prod(weights.shape[:3])) * out.positions * out.channels
-        weight_bytes += weights.size + 4 * layer.arrays["bias"].size
-    io = sum(network.tensors[n].positions * network.tensors[n].channels for n in (*network.inputs, *network.outputs))
-    tpu = hw.tpu_parameters
-    cycles = max(
-        macs / (tpu.array_rows * tpu.array_columns), (weight_bytes + io) / (hw.ddr.bytes_per_cycle * hw.ddr.channels)
-    )
-    return hw.cycles_to_us(cycles)
