@@ -135,10 +135,10 @@ class RegularModel:
         """Train the thresholds against the float model's outputs; returns those of the best checkpoint.
 
         A network simulating the integer model learns every tensor's range (straight-through gradients, Adam)
-        to bring its outputs closer to the float model's; the best epoch is judged on the last 20% of the
-        samples, held out. ``working_dir`` receives TensorBoard logs (``logs/``), the thresholds after every
-        epoch (``checkpoints/``) and ``history.json``; '' means a new temporary directory, kept. See
-        docs/quantization.md, "Fine-tuning".
+        to bring its outputs closer to the float model's; the best epoch (0: the thresholds given) is judged
+        on 20% of the samples, held out at random. ``working_dir`` receives TensorBoard logs (``logs/``), the
+        thresholds after every epoch (``checkpoints/``) and ``history.json``; '' means a new temporary
+        directory, kept. See docs/quantization.md, "Fine-tuning".
         """
         from dnn_quant.fine_tuning import fine_tune
 

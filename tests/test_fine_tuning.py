@@ -148,6 +148,24 @@ def test_thresholds_of_another_model(tmp_path: Path) -> None:
         regular.fine_tune(regular.calibrate({"x:0": data}), {"x:0": data}, -1, str(tmp_path))
 
 
+def test_no_epochs_gives_back_the_ranges(tmp_path: Path) -> None:
+    regular, thresholds, data = _small()
+    tuned = regular.fine_tune(thresholds, {"x:0": data}, 0, str(tmp_path))
+    assert {k: (v["min"], v["max"]) for k, v in tuned.items()} == {
+        k: (min(v["min"], 0.0), max(v["max"], 0.0)) for k, v in thresholds.items()
+    }
+
+
+def test_a_simulation_that_is_not_the_float_model_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dnn_quant.fine_tuning import layers
+    from dnn_quant.layers.eltwise import FloatAdd
+
+    monkeypatch.setitem(layers.SIMULATORS, FloatAdd, layers.mul)  # residual_add's x + y computed as x * y
+    regular, thresholds, data = _small()
+    with pytest.raises(QuantizationError, match="differs from the float graph"):
+        regular.fine_tune(thresholds, {"x:0": data}, 1, str(tmp_path))
+
+
 @dataclass
 class FloatMystery(FloatLayer):
     """A layer kind fine-tuning has never heard of."""

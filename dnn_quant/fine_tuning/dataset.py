@@ -7,7 +7,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from dnn_quant.calibration.calibrate import DEFAULT_BATCH
-from dnn_quant.data import batches, sample_count
+from dnn_quant.data import batches
 from dnn_quant.float_runner import FloatRunner, run_batch
 from dnn_quant.graph import FloatGraph
 
@@ -39,6 +39,3 @@ def take(arrays: Mapping[str, np.ndarray], indices: np.ndarray) -> dict[str, np.
 
 def chunks(indices: np.ndarray, batch: int) -> list[np.ndarray]:
     return [indices[i : i + batch] for i in range(0, len(indices), batch)]
-
-
-__all__ = ["chunks", "float_outputs", "sample_count", "split", "take"]

@@ -44,7 +44,7 @@ class Grid(Protocol):
 
 
 class FixedGrid:
-    """A grid that does not depend on data (a softmax's probabilities)."""
+    """A grid that does not depend on data (a layer's ``fixed_qparams``)."""
 
     def __init__(self, qparams: QParams):
         self.fixed = qparams

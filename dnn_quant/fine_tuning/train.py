@@ -14,8 +14,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm import tqdm
 
+from dnn_quant.data import sample_count
 from dnn_quant.fine_tuning.adam import Adam
-from dnn_quant.fine_tuning.dataset import chunks, float_outputs, sample_count, split, take
+from dnn_quant.fine_tuning.dataset import chunks, float_outputs, split, take
 from dnn_quant.fine_tuning.network import SimulatedNetwork
 from dnn_quant.fine_tuning.records import Records
 from dnn_quant.graph import FloatGraph
@@ -83,7 +84,7 @@ def _train(
     network, order = trainer.network, np.random.default_rng(seed)
     best_loss = trainer.evaluate(data, targets, judged, batch)
     best_epoch, best = 0, network.thresholds()
-    records.epoch(0, best, {"eval_loss": best_loss, "eval_sqnr_db": _db(best_loss)})
+    records.epoch(0, best, _metrics(best_loss))
     steps = math.ceil(len(train) / batch)
     with tqdm(total=epochs * steps, desc="fine-tuning", unit="step", leave=False) as bar:
         for epoch in range(1, epochs + 1):
@@ -93,14 +94,17 @@ def _train(
                 records.scalar("loss", losses[-1], (epoch - 1) * steps + len(losses))
                 bar.update()
             loss = trainer.evaluate(data, targets, judged, batch)
-            metrics = {"train_loss": float(np.mean(losses)), "eval_loss": loss, "eval_sqnr_db": _db(loss)}
-            records.epoch(epoch, network.thresholds(), metrics)
+            records.epoch(epoch, network.thresholds(), {"train_loss": float(np.mean(losses)), **_metrics(loss)})
             if not math.isfinite(loss):
                 break
             if loss < best_loss:
                 best_epoch, best, best_loss = epoch, network.thresholds(), loss
             bar.set_postfix(sqnr_db=f"{_db(loss):.2f}", best_db=f"{_db(best_loss):.2f}")
     return best_epoch, best
+
+
+def _metrics(loss: float) -> dict[str, float]:
+    return {"eval_loss": loss, "eval_sqnr_db": _db(loss)}
 
 
 def _directory(working_dir: str) -> Path:
@@ -126,14 +130,18 @@ class _Trainer:
         self.parameters = network.parameters()
         self.adam = Adam(self.parameters, learning_rate)
 
-    def loss(self, inputs: Mapping[str, tf.Tensor], targets: Mapping[str, tf.Tensor], active: bool) -> tf.Tensor:
-        outputs = self.network(inputs, active)
-        errors = [tf.reduce_mean(tf.square(outputs[k] - targets[k])) / self.energy[k] for k in targets]
+    def losses(self, inputs: Mapping[str, tf.Tensor], targets: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        """Per sample."""
+        outputs = self.network(inputs, True)
+        errors = []
+        for name, target in targets.items():
+            squares = tf.square(tf.reshape(outputs[name] - target, [tf.shape(target)[0], -1]))
+            errors.append(tf.reduce_mean(squares, axis=1) / self.energy[name])
         return tf.add_n(errors) / len(errors)
 
     @tf.function(reduce_retracing=True)
     def _step(self, inputs: Mapping[str, tf.Tensor], targets: Mapping[str, tf.Tensor]) -> tf.Tensor:
-        loss = self.loss(inputs, targets, True)
+        loss = tf.reduce_mean(self.losses(inputs, targets))
         # tf.gradients, not a tape: lookup tables run ops imported from the float graph, which tapes do not see
         gradients = tf.gradients(loss, self.parameters)
         self.adam.apply([tf.zeros_like(p) if g is None else g for g, p in zip(gradients, self.parameters, strict=True)])
@@ -144,22 +152,20 @@ class _Trainer:
         return self.network(inputs, active)
 
     @tf.function(reduce_retracing=True)
-    def _loss(self, inputs: Mapping[str, tf.Tensor], targets: Mapping[str, tf.Tensor], active: bool) -> tf.Tensor:
-        return self.loss(inputs, targets, active)
+    def _losses(self, inputs: Mapping[str, tf.Tensor], targets: Mapping[str, tf.Tensor]) -> tf.Tensor:
+        return self.losses(inputs, targets)
 
     def step(self, inputs: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray]) -> float:
         if not self.parameters:
-            return float(self._loss(inputs, targets, True))
+            return float(np.mean(self._losses(inputs, targets)))
         return float(self._step(inputs, targets))
 
     def evaluate(
         self, data: Mapping[str, np.ndarray], targets: Mapping[str, np.ndarray], indices: np.ndarray, batch: int
     ) -> float:
-        """The loss over the samples ``indices``."""
-        total = 0.0
-        for part in chunks(indices, batch):
-            total += float(self._loss(take(data, part), take(targets, part), True)) * len(part)
-        return total / len(indices)
+        """The mean loss over the samples ``indices``."""
+        parts = [self._losses(take(data, part), take(targets, part)).numpy() for part in chunks(indices, batch)]
+        return float(np.concatenate(parts).astype(np.float64).mean())
 
 
 def _checked_batch(
