@@ -101,3 +101,21 @@ def test_softmax_matches_numpy() -> None:
     denominator = e.sum(axis=-1, keepdims=True) << softmax.shift
     expected = np.clip((2 * e * softmax.mult + denominator) // (2 * denominator) + softmax.out.zero_point, -128, 127)
     assert np.array_equal(probabilities, expected)
+
+
+def test_prelu_matches_numpy() -> None:
+    from dnn_quant.layers.prelu import PRelu
+
+    slope = np.array([0.25, -0.5, 0.0, 2.0], np.float32)
+
+    def build(x: tf.Tensor) -> tf.Tensor:
+        return tf.where(x < 0, x * slope, x)
+
+    _, model, _ = quantize(build, seeded((8, 3, 3, 4), 0))
+    codes = model.rescale({"x:0": seeded((2, 3, 3, 4), 5)})["x:0"]
+    prelu = next(layer for layer in model.layers if isinstance(layer, PRelu))
+    (out,) = run_golden(model, {"x:0": codes}, [prelu.name])
+    centred = codes.astype(np.int64) - prelu.in_zero_point
+    mult = np.where(centred >= 0, prelu.positive, prelu.negative)
+    expected = np.clip(round_shift(centred * mult, np.int64(prelu.shift)) + prelu.out.zero_point, -128, 127)
+    assert np.array_equal(out, expected)

@@ -99,6 +99,12 @@ def nchw_normalisation(x: tf.Tensor) -> tf.Tensor:
     return tf.nn.conv2d(tf.transpose(scaled, [0, 2, 3, 1]), _w(3, 3, 8, 4), [1, 1, 1, 1], "SAME")
 
 
+def prelu_per_channel(x: tf.Tensor) -> tf.Tensor:
+    """PReLU as converters emit it, with a slope per channel (some negative), after a convolution."""
+    y = tf.nn.conv2d(x, _w(1, 1, 8, 6), [1, 1, 1, 1], "VALID")
+    return tf.where(y < 0, y * np.array([0.25, 0.1, -0.3, 0.0, 1.5, 0.05], np.float32), y)
+
+
 def channel_shuffle(x: tf.Tensor) -> tf.Tensor:
     """A shuffle whose reshape moves the batch axis, as converters emit at batch 1: golden maps over samples."""
     y = tf.reshape(x, [10, 12, 2, 4, 1])
@@ -123,6 +129,7 @@ GRAPHS: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
         softmax_decomposed,
         local_response_norm,
         nchw_normalisation,
+        prelu_per_channel,
     )
 }
 
@@ -172,6 +179,11 @@ def test_layer_kinds_of_rewritten_and_recognised_ops() -> None:
     assert kinds["softmax_head"] == ["conv", "softmax", "layout"]
     assert kinds["softmax_decomposed"] == ["conv", "softmax", "layout"]
     assert kinds["local_response_norm"] == ["conv", "lut", "conv", "lut", "mul", "layout"]  # square, band, power
+    assert [layer.KIND for layer in quantize(GRAPHS["prelu_per_channel"], data)[1].layers] == [
+        "conv",
+        "prelu",
+        "layout",
+    ]
     assert kinds["nchw_normalisation"][:4] == ["layout", "layout", "conv", "layout"]  # 1x1 depthwise between transposes
 
 

@@ -26,6 +26,7 @@ from dnn_quant.layers.eltwise import FloatAdd, FloatMul
 from dnn_quant.layers.layout import BUILDERS, FloatLayout
 from dnn_quant.layers.lut import FloatLut
 from dnn_quant.layers.pool import FloatAvgPool, FloatMaxPool, window_counts
+from dnn_quant.layers.prelu import FloatPRelu
 from dnn_quant.layers.softmax import FloatSoftmax
 from pytpu.errors import QuantizationError
 
@@ -106,6 +107,11 @@ def lut(layer: FloatLut, setup: Setup) -> Simulator:
     return lambda inputs, quantize: function(inputs[0])
 
 
+def prelu(layer: FloatPRelu, setup: Setup) -> Simulator:
+    slope = tf.constant(layer.slope.astype(np.float32))
+    return lambda inputs, quantize: tf.where(inputs[0] < 0, inputs[0] * slope, inputs[0])
+
+
 def concat(layer: FloatConcat, setup: Setup) -> Simulator:
     return lambda inputs, quantize: tf.concat(inputs, axis=layer.axis)
 
@@ -174,6 +180,7 @@ SIMULATORS: dict[type[FloatLayer], Callable[[Any, Setup], Simulator]] = {
     FloatAvgPool: avg_pool,
     FloatSoftmax: softmax,
     FloatLayout: layout,
+    FloatPRelu: prelu,
 }
 
 

@@ -12,10 +12,11 @@ from dnn_quant.layers.eltwise import Add, Mul
 from dnn_quant.layers.layout import Layout
 from dnn_quant.layers.lut import Lut
 from dnn_quant.layers.pool import AvgPool, MaxPool
+from dnn_quant.layers.prelu import PRelu
 from dnn_quant.layers.softmax import Softmax
 
 LAYER_TYPES: dict[str, type[Layer]] = {
-    t.KIND: t for t in (Conv, Add, Mul, Lut, Concat, MaxPool, AvgPool, Layout, Softmax)
+    t.KIND: t for t in (Conv, Add, Mul, Lut, Concat, MaxPool, AvgPool, Layout, Softmax, PRelu)
 }
 
 __all__ = [
@@ -30,5 +31,6 @@ __all__ = [
     "Lut",
     "MaxPool",
     "Mul",
+    "PRelu",
     "Softmax",
 ]

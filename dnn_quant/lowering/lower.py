@@ -11,6 +11,7 @@ from dnn_quant.lowering.elementwise import binary_rule, function_rule
 from dnn_quant.lowering.layout import concat_rule, layout_rule
 from dnn_quant.lowering.linear import affine_rule, conv_rule, dense_rule
 from dnn_quant.lowering.pooling import mean_rule, pool_rule
+from dnn_quant.lowering.prelu import prelu_rule
 from dnn_quant.lowering.softmax import softmax_rule
 from pytpu.errors import QuantizationError
 
@@ -20,6 +21,7 @@ Rule = Callable[[Lowering, Node], bool]
 RULES: list[Rule] = [
     conv_rule,
     dense_rule,
+    prelu_rule,
     function_rule,
     binary_rule,
     affine_rule,
