@@ -185,3 +185,14 @@ def test_layers_not_lowered_yet_are_named(name: str) -> None:
     with pytest.raises(CompilationError, match="unknown layer kind 'prelu'"):
         network, _ = Network.from_quantized_model(model)
         compiler.compile_(HW, network, O1)
+
+
+def test_user_names_when_several_denote_one_tensor() -> None:
+    """An ONNX input and the no-op Cast after it map to one tensor: the program's input keeps the input's name."""
+    from dnn_quant import InMemoryQuantizedModel
+
+    model = _model("residual_add")
+    anchors = {"input": "x:0", "/Cast_output_0": "x:0", "/Conv_output_0": "y:0", "logits": "y:0"}
+    aliased = InMemoryQuantizedModel(model.layers, model.inputs, model.outputs, anchors)
+    _, renaming = Network.from_quantized_model(aliased)
+    assert renaming["x:0"] == "input" and renaming["y:0"] == "logits"

@@ -135,8 +135,13 @@ class Network:
         }
         layers = [(_config_of(layer), layer.arrays()) for layer in quantized_model.layers]
         net = cls.from_configs(inputs, layers, quantized_model.outputs)
-        inverse = {tf_name: user for user, tf_name in dict(quantized_model.anchors_mapping).items()}
-        renaming = {name: inverse.get(name, name) for name in net.tensors}
+        # Several user names can denote one tensor (an ONNX input and the no-op Cast after it): an input takes
+        # the first (the graph input comes first in the mapping), anything else the last (a graph output comes
+        # after the node that computes it).
+        anchors = list(dict(quantized_model.anchors_mapping).items())
+        last = {tf_name: user for user, tf_name in anchors}
+        first = {tf_name: user for user, tf_name in reversed(anchors)}
+        renaming = {name: (first if name in inputs else last).get(name, name) for name in net.tensors}
         net.renaming = dict(renaming)
         return net, renaming
 
