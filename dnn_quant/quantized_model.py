@@ -18,29 +18,39 @@ from pytpu.errors import QuantizationError
 GOLDEN_SCOPE = "golden"
 
 
-class QuantizedModel(abc.ABC):
+class QuantizedModel(abc.ABC):  # noqa: B024  (the manual names ABC as its base; every method is shared)
     """An int8 model: ``layers`` in execution order, with the quantization of its inputs and outputs.
 
     Tensor names are those of the float TF graph (``anchors_mapping`` maps the user's original names, ONNX
     tensor ids, to them).
     """
 
-    @property
-    @abc.abstractmethod
-    def layers(self) -> list[Layer]: ...
+    def __init__(
+        self,
+        layers: list[Layer],
+        inputs: dict[str, tuple[tuple[int | None, ...], QParams]],
+        outputs: list[str],
+        anchors_mapping: Mapping[str, str] | None = None,
+    ):
+        self._layers, self._inputs, self._outputs = layers, inputs, outputs
+        self._anchors = dict(anchors_mapping or {})
 
     @property
-    @abc.abstractmethod
+    def layers(self) -> list[Layer]:
+        return self._layers
+
+    @property
     def inputs(self) -> dict[str, tuple[tuple[int | None, ...], QParams]]:
         """Input tensor name -> (shape, quantization)."""
+        return self._inputs
 
     @property
-    @abc.abstractmethod
-    def outputs(self) -> list[str]: ...
+    def outputs(self) -> list[str]:
+        return self._outputs
 
     @property
-    @abc.abstractmethod
-    def anchors_mapping(self) -> dict[str, str]: ...
+    def anchors_mapping(self) -> dict[str, str]:
+        return self._anchors
 
     def qparams(self, name: str) -> QParams:
         name = tensor_name(name)
@@ -157,22 +167,5 @@ class InMemoryQuantizedModel(QuantizedModel):
         anchors_mapping: Mapping[str, str] | None = None,
         metadata: dict[str, Any] | None = None,
     ):
-        self._layers, self._inputs, self._outputs = layers, inputs, outputs
-        self._anchors = dict(anchors_mapping or {})
+        super().__init__(layers, inputs, outputs, anchors_mapping)
         self.metadata = dict(metadata or {})
-
-    @property
-    def layers(self) -> list[Layer]:
-        return self._layers
-
-    @property
-    def inputs(self) -> dict[str, tuple[tuple[int | None, ...], QParams]]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[str]:
-        return self._outputs
-
-    @property
-    def anchors_mapping(self) -> dict[str, str]:
-        return self._anchors

@@ -95,28 +95,12 @@ class _FileSystemMappedQuantizedModel(QuantizedModel):
     def __init__(self, path: Path):
         document = _read_document(path)
         blob = np.memmap(path.parent / document["arrays_file"], np.uint8, mode="r")
-        self._layers = [_layer(entry, blob) for entry in document["layers"]]
-        self._inputs = {
-            k: (tuple(v["shape"]), QParams(v["scale"], v["zero_point"])) for k, v in document["inputs"].items()
-        }
-        self._outputs = list(document["outputs"])
-        self._anchors = dict(document["anchors_mapping"])
-
-    @property
-    def layers(self) -> list[Layer]:
-        return self._layers
-
-    @property
-    def inputs(self) -> dict[str, tuple[tuple[int | None, ...], QParams]]:
-        return self._inputs
-
-    @property
-    def outputs(self) -> list[str]:
-        return self._outputs
-
-    @property
-    def anchors_mapping(self) -> dict[str, str]:
-        return self._anchors
+        super().__init__(
+            [_layer(entry, blob) for entry in document["layers"]],
+            {k: (tuple(v["shape"]), QParams(v["scale"], v["zero_point"])) for k, v in document["inputs"].items()},
+            list(document["outputs"]),
+            document["anchors_mapping"],
+        )
 
 
 def load_model(file_name: str) -> _FileSystemMappedQuantizedModel:
