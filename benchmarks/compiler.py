@@ -39,6 +39,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import tensorflow as tf
+from convert import median_seconds  # benchmarks/ is on sys.path when this script runs
 
 from dnn_quant import RegularModel
 from onnx_direct import onnx_to_tf
@@ -70,16 +71,6 @@ RESNET_O1_B1_MAX_RATIO = 3.0
 RESNET_MIN_O5_SPEEDUP = 1.6
 MAX_COMPILE_S = 60.0
 MAX_SIM_OVER_ORT = 4.0
-
-
-def median_seconds(fn: Any, repeats: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return float(np.median(times))
 
 
 def load(entry: ZooModel) -> onnx.ModelProto:
