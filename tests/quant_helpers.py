@@ -54,3 +54,24 @@ def sqnr_db(reference: np.ndarray, approximation: np.ndarray) -> float:
 
 def seeded(shape: tuple[int, ...], seed: int = 0, scale: float = 1.0) -> np.ndarray:
     return (np.random.default_rng(seed).standard_normal(shape) * scale).astype(np.float32)
+
+
+def mobilenet_v2_quantized(calibration: tuple[str, ...]) -> dict[str, Any]:
+    """The real MobileNetV2 converted and quantized as the manual's chapter 5 does it, calibrated on the five
+    views of each ``calibration`` photo: ``onnx``, ``mapping``, ``regular`` and ``model``."""
+    from onnx_direct import onnx_to_tf
+    from tpu_framework.assets import photos
+    from tpu_framework.assets.mobilenet_v2 import mobilenet_v2
+
+    onnx_model = mobilenet_v2()
+    source, output = onnx_model.graph.input[0].name, onnx_model.graph.output[0].name
+    tf_graph, mapping = onnx_to_tf(onnx_model, None, try_simplify=True)
+    regular = RegularModel(
+        original_graph_def=tf_graph.as_graph_def(),
+        input_shapes={mapping[source]: (1, 3, 224, 224)},
+        output_nodes=[mapping[output]],
+        anchors_mapping=mapping,
+    )
+    views = np.concatenate([photos.imagenet_views(photos.photo(n)) for n in calibration])
+    model = regular.quantize(regular.calibrate({mapping[source]: views}))
+    return {"onnx": onnx_model, "mapping": mapping, "regular": regular, "model": model}

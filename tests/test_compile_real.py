@@ -7,16 +7,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import tpu_compiler
-from dnn_quant import RegularModel
-from onnx_direct import onnx_to_tf
 from pytpu import TPU_128x128_PARAMS, model_execute
+from tests.quant_helpers import mobilenet_v2_quantized, run_golden
 from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import DEFAULT
 from tpu_framework.assets import photos
-from tpu_framework.assets.mobilenet_v2 import mobilenet_v2
 
 pytestmark = pytest.mark.slow
 CALIBRATION = ("astronaut", "coffee", "china")
@@ -30,29 +27,12 @@ def _views(names: tuple[str, ...]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def flow() -> dict[str, Any]:
-    onnx_model = mobilenet_v2()
-    tf_graph, mapping = onnx_to_tf(onnx_model, None, try_simplify=True)
-    regular = RegularModel(
-        original_graph_def=tf_graph.as_graph_def(),
-        input_shapes={mapping[INPUT]: (1, 3, 224, 224)},
-        output_nodes=[mapping[OUTPUT]],
-        anchors_mapping=mapping,
-    )
-    model = regular.quantize(
-        regular.calibrate(
-            {mapping[INPUT]: np.concatenate([photos.imagenet_views(photos.photo(n)) for n in CALIBRATION])}
-        )
-    )
-    return {"mapping": mapping, "model": model}
+    return mobilenet_v2_quantized(CALIBRATION)
 
 
 def _golden(model: Any, mapping: dict[str, str], image: np.ndarray) -> np.ndarray:
-    graph_def = model.as_graph(batch_size=1).as_graph_def()
-    with tf.Graph().as_default() as graph:
-        tf.graph_util.import_graph_def(graph_def, name="")
-    with tf.compat.v1.Session(graph=graph) as session:
-        feeds = model.rescale({mapping[INPUT]: image[None]})
-        return session.run(mapping[OUTPUT], feeds)
+    feeds = model.rescale({mapping[INPUT]: image[None]})
+    return run_golden(model, feeds, [mapping[OUTPUT]], batch=1)[0]
 
 
 def test_mobilenet_v2_bit_exact_at_o1(flow: dict[str, Any]) -> None:

@@ -9,10 +9,9 @@ import onnxruntime as ort
 import pytest
 import tensorflow as tf
 
-from dnn_quant import QuantizedModel, RegularModel
-from onnx_direct import onnx_to_tf
+from dnn_quant import QuantizedModel
+from tests.quant_helpers import mobilenet_v2_quantized
 from tpu_framework.assets import photos
-from tpu_framework.assets.mobilenet_v2 import mobilenet_v2
 
 pytestmark = pytest.mark.slow
 CALIBRATION = ("astronaut", "coffee", "china")  # photos never used for evaluation
@@ -33,17 +32,10 @@ def _tensorflow_inference(graph_def: tf.compat.v1.GraphDef, *args: Any, **kwargs
 
 @pytest.fixture(scope="module")
 def flow() -> dict[str, Any]:
-    onnx_model = mobilenet_v2()
+    flow = mobilenet_v2_quantized(CALIBRATION)
+    onnx_model = flow["onnx"]
     assert onnx_model.graph.input[0].name == INPUT and onnx_model.graph.output[0].name == OUTPUT
-    tf_graph, mapping = onnx_to_tf(onnx_model, None, try_simplify=True)
-    regular = RegularModel(
-        original_graph_def=tf_graph.as_graph_def(),
-        input_shapes={mapping[INPUT]: (1, 3, 224, 224)},
-        output_nodes=[mapping[OUTPUT]],
-        anchors_mapping=mapping,
-    )
-    thresholds = regular.calibrate({mapping[INPUT]: _views(CALIBRATION)})
-    return {"onnx": onnx_model, "mapping": mapping, "regular": regular, "model": regular.quantize(thresholds)}
+    return flow
 
 
 def _quantized_logits(model: QuantizedModel, mapping: dict[str, str], batch: np.ndarray) -> np.ndarray:
