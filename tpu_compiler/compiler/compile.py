@@ -13,10 +13,16 @@ from __future__ import annotations
 
 from pytpu.errors import CompilationError
 from pytpu.executable import DdrSegment, Executable, TensorDescription
+from pytpu.isa import Unit
 from pytpu.params import ModelParameters
-from tpu_compiler.compiler.context import Buffer, Context
+from tpu_compiler.compiler.context import Buffer, ConstantLane, Context
 from tpu_compiler.compiler.memory import Constants
-from tpu_compiler.compiler.parameters import BalancingMode, CompileParameters
+from tpu_compiler.compiler.parameters import (
+    BalancingMode,
+    CompileParameters,
+    DependencyResolutionAlgorithm,
+    IntermediateInsertion,
+)
 from tpu_compiler.compiler.presets import DEFAULT
 from tpu_compiler.compiler.schedule import resolve
 from tpu_compiler.compiler.slicing import SlicingScheme, check_names
@@ -43,13 +49,13 @@ def compile_(
     views = plan_views(net, cwl)
     buffers, activation_words = _plan_ddr(net, views, cwl)
     mirror = parameters.ram_io_balancing is BalancingMode.MIRROR and hw.ddr.channels > 1
-    const_base = 0 if mirror else activation_words
     excluded: set[str] = set()
     while True:
-        constants = Constants(cwl, 1 if mirror else ACTIVATION_CHANNEL)
-        ctx = Context(hw, buffers, constants, const_base, net.batch, slicing_scheme)
+        lanes = _constant_lanes(cwl, mirror, activation_words)
+        ctx = Context(hw, buffers, lanes, net.batch, slicing_scheme, _streams_weights(parameters))
         if parameters.action_graph_data_transfer_optimization:
             _plan_residency(ctx, net, views, excluded)
+        ctx.plan_stream([(layer.name, layer.inputs) for layer in net.layers if layer.name not in views.skipped])
         try:
             for layer in net.layers:
                 if layer.name in views.skipped:
@@ -70,12 +76,40 @@ def compile_(
     executable = Executable(
         hw=hw,
         program=program,
-        constants=(DdrSegment(constants.channel, const_base * cwl, constants.data()),),
+        constants=tuple(DdrSegment(c.store.channel, c.base * cwl, c.store.data()) for c in lanes if c.store.words),
         inputs=tuple(net.user_name(n) for n in net.inputs),
         outputs=tuple(net.user_name(n) for n in net.outputs),
         layers=spans,
     )
     return executable, descriptions
+
+
+def _constant_lanes(cwl: int, mirror: bool, activation_words: int) -> tuple[ConstantLane, ...]:
+    """Where constants live and which lanes load them.
+
+    ``NONE``: all on the activations' channel, after them, loaded by DTL1 (DTL0 moves activations).
+    ``MIRROR``: spread over both channels, each channel's share loaded by its own lane (DTL0 from channel 0
+    after the activations, DTL1 from channel 1), each load given to the lane with less traffic so far, so
+    the weights stream at both channels' rate.
+    """
+    if not mirror:
+        return (ConstantLane(Unit.DTL1, Constants(cwl, ACTIVATION_CHANNEL), activation_words),)
+    return (
+        ConstantLane(Unit.DTL0, Constants(cwl, ACTIVATION_CHANNEL), activation_words),
+        ConstantLane(Unit.DTL1, Constants(cwl, 1 - ACTIVATION_CHANNEL), 0),
+    )
+
+
+def _streams_weights(parameters: CompileParameters) -> bool:
+    """Whether convolution weights stream through the cache below the layers' own buffers (see Context.ring).
+
+    An ``IntermediateInsertion`` cache schedule reserves that space ahead for preloading; it only pays when
+    loads may overlap computation (``PARALLEL``): sequential units would just lose the cache it takes.
+    """
+    if parameters.dependency_resolution_algorithm is not DependencyResolutionAlgorithm.PARALLEL:
+        return False
+    configurations = parameters.shared_cache_schedule_optimizations.configurations
+    return any(isinstance(c, IntermediateInsertion) for c in configurations)
 
 
 def _plan_residency(ctx: Context, net: Network, views: Views, excluded: set[str]) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 
 from pytpu.isa import Fill, Load, Move, Pattern, Store, Unit, limits_of
 from pytpu.params import ModelParameters
-from tpu_compiler.compiler.memory import Arena, Constants
+from tpu_compiler.compiler.memory import Arena, Constants, Ring
 from tpu_compiler.compiler.schedule import Emitter
 from tpu_compiler.compiler.slicing import SlicingScheme
 from tpu_compiler.network import Tensor
@@ -32,20 +32,36 @@ class Buffer:
         return self.address + sample * self.sample_words + word
 
 
+@dataclass(frozen=True)
+class ConstantLane:
+    """A DMA lane that loads constants, and where in DDR the constants it loads are laid out."""
+
+    lane: Unit
+    store: Constants
+    base: int
+    """DDR word of ``store``'s first word on ``store.channel``."""
+
+
 class Context:
     def __init__(
         self,
         hw: ModelParameters,
         buffers: dict[str, Buffer],
-        constants: Constants,
-        const_base: int,
+        constant_lanes: tuple[ConstantLane, ...],
         batch: int,
         scheme: SlicingScheme | None,
+        stream_weights: bool = False,
     ):
         self.hw, self.lim = hw, limits_of(hw)
         self.cwl = self.lim.cwl
-        self.buffers, self.constants, self.const_base = buffers, constants, const_base
+        self.buffers, self.constant_lanes = buffers, constant_lanes
         self.batch, self.scheme = batch, scheme
+        self.ring = Ring(self.lim.cache_words, self.cwl) if stream_weights else None
+        """The weight stream (None: each layer's weights go into its own arena)."""
+        self.ring_limit: dict[str, int] = {}
+        """Layer -> the cache words ``0..limit`` its weights stream through; its own buffers are above."""
+        self._constant_loads = 0
+        """Constant loads so far: they alternate between the constant lanes."""
         self.emitter = Emitter()
         self.resident: dict[int, tuple[int, int]] = {}
         """DDR word of a tensor kept in the cache -> (its words, its cache address) (activations' channel)."""
@@ -64,8 +80,29 @@ class Context:
     def wpp(self, channels: int) -> int:
         return -(-channels // self.cwl)
 
+    def plan_stream(self, layers: list[tuple[str, tuple[str, ...]]]) -> None:
+        """Split each layer's cache below its kept tensors between the weight stream and its own buffers.
+
+        ``layers``: (name, inputs) in program order.  A layer whose inputs and output all stay in the cache
+        needs little room of its own (it reads and writes them in place): its buffers get an eighth of the
+        cache and the stream the rest, so the stream holds several layers' weights ahead of the one
+        computing.  A layer that moves bands through DDR gets half, so its bands stay large.
+        """
+        if self.ring is None:
+            return
+        cache = self.lim.cache_words
+        for name, inputs in layers:
+            limit = self.arena_limit.get(name, cache)
+            kept = all(self._kept(n) for n in (*inputs, name))
+            own = cache // 8 if kept else limit // 2
+            self.ring_limit[name] = max(limit - own, min(cache // 8, limit // 2))
+
+    def _kept(self, name: str) -> bool:
+        buffer = self.buffers.get(name)
+        return buffer is not None and self.cached(buffer, buffer.address) is not None
+
     def arena(self, layer: str) -> Arena:
-        return Arena(self.arena_limit.get(layer, self.lim.cache_words), self.cwl, layer)
+        return Arena(self.ring_limit.get(layer, 0), self.arena_limit.get(layer, self.lim.cache_words), self.cwl, layer)
 
     def emit(self, unit: Unit, ins: object) -> None:
         self.emitter.emit(unit, ins)  # type: ignore[arg-type]
@@ -73,16 +110,22 @@ class Context:
     def load_constant(self, arena: Arena, words: np.ndarray, what: str) -> int:
         """Put constant words into DDR and emit their load into the cache; returns the cache address."""
         at = arena.alloc(len(words), what)
-        ddr = self.const_base + self.constants.add(words)
+        self.load_constant_at(at, words)
+        return at
+
+    def load_constant_at(self, at: int, words: np.ndarray) -> None:
+        """Put constant words into DDR and emit their load to cache word ``at`` (the lanes take turns)."""
+        lane = self.constant_lanes[self._constant_loads % len(self.constant_lanes)]
+        self._constant_loads += 1
+        ddr = lane.base + lane.store.add(words)
         self.emit(
-            Unit.DTL1,
+            lane.lane,
             Load(
-                ch=self.constants.channel,
+                ch=lane.store.channel,
                 ddr=Pattern.contiguous(ddr, len(words)),
                 cache=Pattern.contiguous(at, len(words)),
             ),
         )
-        return at
 
     def load(self, buffer: Buffer, ddr_word: int, cache: Pattern) -> None:
         """Load ``cache.count`` consecutive DDR words of ``buffer`` from ``ddr_word`` into ``cache``.

@@ -34,14 +34,19 @@ class Constants:
 
 
 class Arena:
-    """A bump allocator over the cache words one layer may use (below the tensors kept in the cache)."""
+    """A bump allocator over the cache words ``start..end`` one layer may use (above the weight stream,
+    below the tensors kept in the cache)."""
 
-    def __init__(self, words: int, cwl: int, layer: str):
-        self.words, self.cwl, self.layer, self.top = words, cwl, layer, 0
+    def __init__(self, start: int, end: int, cwl: int, layer: str):
+        self.start, self.end, self.cwl, self.layer, self.top = start, end, cwl, layer, start
+
+    @property
+    def words(self) -> int:
+        return self.end - self.start
 
     @property
     def free(self) -> int:
-        return self.words - self.top
+        return self.end - self.top
 
     def alloc(self, words: int, what: str) -> int:
         if words > self.free:
@@ -51,4 +56,29 @@ class Arena:
             )
         at = self.top
         self.top += words
+        return at
+
+
+class Ring:
+    """The weight stream: cache words handed out in program order from ``0`` up, wrapping around.
+
+    Convolution constants go here instead of into their layer's arena, so a layer's weights can be loaded
+    while earlier layers still compute: the dependency pass makes each load wait only for the readers of
+    the words it overwrites, never for the layer before it as such.  How far up the stream reaches is the
+    layer's (``limit``): below the buffers and kept tensors of the layer being lowered.
+    """
+
+    def __init__(self, words: int, cwl: int):
+        self.words, self.cwl, self.head = words, cwl, 0
+
+    def alloc(self, words: int, limit: int, what: str, layer: str) -> int:
+        if words > limit:
+            raise CompilationError(
+                f"layer {layer!r} cannot be placed: {what} need {words} cache words ({words * self.cwl} bytes), "
+                f"more than the {limit} words of the weight stream"
+            )
+        if self.head + words > limit:
+            self.head = 0
+        at = self.head
+        self.head += words
         return at

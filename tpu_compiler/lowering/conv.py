@@ -222,17 +222,30 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
     def band_words(rows: int) -> int:
         return g.in_rows(rows) * (row_words + (g.ow if packed else 0)) + rows * g.ow * y.wpp
 
-    # Constants may use what one output row of activations leaves, and no more than half the cache.
-    budget = max(0, min(arena.free - 2 * band_words(1), arena.free // 2))
+    if ctx.ring is not None:  # weights stream through the ring, bands get the whole arena
+        budget = ctx.ring_limit[layer.name]
+    else:  # constants may use what one output row of activations leaves, and no more than half the cache
+        budget = max(0, min(arena.free - 2 * band_words(1), arena.free // 2))
     groups = _weight_groups(tiles, ctx.cwl, budget, layer.name)
     row_limit = min(lim.max_rows, lim.acc_rows // 2) // g.ow
     if row_limit < 1:
         raise CompilationError(f"layer {layer.name!r}: an output row of {g.ow} pixels exceeds the accumulators")
     for group in groups:
         mark = arena.top
+        # A group's tiles are all live until its last band: the weight stream hands out their words at once.
+        streamed = None
+        if ctx.ring is not None:
+            total = sum(t.const_words(ctx.cwl) for t in group)
+            streamed = ctx.ring.alloc(total, ctx.ring_limit[layer.name], "weights", layer.name)
         for tile in group:
             words = np.concatenate([pack_weight_tile(c.tile, ctx.cwl) for c in tile.chunks] + [tile.params])
-            at = ctx.load_constant(arena, words, f"weights of output channels {tile.o0}..{tile.o1 - 1}")
+            what = f"weights of output channels {tile.o0}..{tile.o1 - 1}"
+            if streamed is None:
+                at = ctx.load_constant(arena, words, what)
+            else:
+                at = streamed
+                ctx.load_constant_at(at, words)
+                streamed += len(words)
             tile.addr = []
             for c in tile.chunks:
                 tile.addr.append(at)
