@@ -27,6 +27,11 @@ def round_shift(values: tf.Tensor, shift: np.ndarray | int) -> tf.Tensor:
     return tf.bitwise.right_shift(values + tf.constant(rounding), tf.constant(shift))
 
 
+def round_shift_by(values: tf.Tensor, shift: tf.Tensor) -> tf.Tensor:
+    """``round_shift`` by a computed int64 shift (broadcast against ``values``), every shift at least 1."""
+    return tf.bitwise.right_shift(values + tf.bitwise.left_shift(tf.ones_like(shift), shift - 1), shift)
+
+
 def requantize(
     values: tf.Tensor, mult: np.ndarray | int, shift: np.ndarray | int, zero_point: int, lo: int = QMIN, hi: int = QMAX
 ) -> tf.Tensor:

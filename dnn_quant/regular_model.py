@@ -103,8 +103,10 @@ class RegularModel:
 
     def qparams(self, thresholds: Mapping[str, Any]) -> dict[str, QParams]:
         """The quantization of every tensor a layer produces, from the thresholds."""
+        symmetric = symmetric_tensors(self.float_layers)
         result = {
-            name: QParams.from_range(float(entry["min"]), float(entry["max"])) for name, entry in thresholds.items()
+            name: QParams.from_range(float(entry["min"]), float(entry["max"]), symmetric=name in symmetric)
+            for name, entry in thresholds.items()
         }
         for layer in self.float_layers:
             fixed = layer.fixed_qparams()
@@ -146,6 +148,21 @@ class RegularModel:
         thresholds_file.match(thresholds, self.calibrated)
         data = validate(fine_tuning_data, self.graph.inputs, "fine-tuning data")
         return fine_tune(self.graph, self.float_layers, thresholds, data, fine_tuning_epochs, working_dir)
+
+
+def symmetric_tensors(layers: list[FloatLayer]) -> set[str]:
+    """The calibrated tensors that need zero point 0: those a layer with ``SYMMETRIC_INPUTS`` reads, traced back
+    through layers that keep their input's quantization (the transposes and reshapes before ``K^T``)."""
+    producers = {layer.name: layer for layer in layers}
+    found = set()
+    for layer in layers:
+        if not layer.SYMMETRIC_INPUTS:
+            continue
+        for tensor in layer.inputs:
+            while tensor in producers and producers[tensor].INHERITS:
+                tensor = producers[tensor].inputs[0]
+            found.add(producers[tensor].calibrated_as if tensor in producers else tensor)
+    return found
 
 
 def _measured(layer: FloatLayer) -> bool:

@@ -70,6 +70,9 @@ class FloatLayer:
     range_of: str | None = field(default=None, kw_only=True)
     # Layers whose output is a rearrangement or selection of input codes keep the input's quantization.
     INHERITS: ClassVar[bool] = False
+    # Layers whose inputs must have zero point 0 (a MatMul of two activations): the tensors they read are
+    # quantized on a symmetric grid.
+    SYMMETRIC_INPUTS: ClassVar[bool] = False
 
     @property
     def calibrated_as(self) -> str:

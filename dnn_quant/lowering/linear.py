@@ -38,7 +38,7 @@ def conv_rule(ctx: Lowering, node: Node) -> bool:
         )
     ]
     layer = FloatConv(node.out, [x], covers, weights, np.zeros(weights.shape[-1]), strides, dilations, pads, groups)
-    _absorb_following(ctx, layer)
+    absorb_following(ctx, layer)
     ctx.emit(layer, layer.ops)
     return True
 
@@ -54,7 +54,7 @@ def dense_rule(ctx: Lowering, node: Node) -> bool:
     weights = ctx.graph.constants[node.inputs[1]].astype(np.float64)
     weights = weights.T if node.attr("transpose_b") else weights
     layer = FloatConv(node.out, [x], [node.name], weights, np.zeros(weights.shape[-1]), dense=True)
-    _absorb_following(ctx, layer)
+    absorb_following(ctx, layer)
     ctx.emit(layer, layer.ops)
     return True
 
@@ -92,7 +92,7 @@ def affine_rule(ctx: Lowering, node: Node) -> bool:
     layer = FloatConv(x, [x], [], np.ones((1, 1, 1, channels)), np.zeros(channels), groups=channels)
     if _absorb(ctx, layer, node, axis) is None:
         return False
-    _absorb_following(ctx, layer, axis)
+    absorb_following(ctx, layer, axis)
     if axis == 3:
         layer.inputs = [x]
         ctx.emit(layer, layer.ops)
@@ -119,7 +119,8 @@ def _channel_axis(value: np.ndarray | None, shape: tuple[int, ...] | None) -> in
     return varying[0]
 
 
-def _absorb_following(ctx: Lowering, layer: FloatConv, axis: int = -1) -> None:
+def absorb_following(ctx: Lowering, layer: FloatConv, axis: int = -1) -> None:
+    """Fold what follows ``layer`` (bias, batch norm, ReLU/clip) into it, for as long as it folds."""
     while (consumer := ctx.single_consumer(layer.name)) is not None:
         if _absorb(ctx, layer, consumer, axis) is None:
             return
@@ -190,4 +191,4 @@ def _spatial(values: object) -> list[int]:
     return [int(v) for v in listed[1:3]] if len(listed) == 4 else []
 
 
-__all__ = ["affine_rule", "conv_rule", "dense_rule", "op_name"]
+__all__ = ["absorb_following", "affine_rule", "conv_rule", "dense_rule", "op_name"]

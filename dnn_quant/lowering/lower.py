@@ -7,27 +7,37 @@ from collections.abc import Callable
 from dnn_quant.graph import FloatGraph, Node
 from dnn_quant.layers.base import FloatLayer
 from dnn_quant.lowering.context import Lowering
+from dnn_quant.lowering.conv_transpose import conv_transpose_rule, output_size_rule
 from dnn_quant.lowering.elementwise import binary_rule, function_rule
+from dnn_quant.lowering.layer_norm import layer_norm_rule
 from dnn_quant.lowering.layout import concat_rule, layout_rule
 from dnn_quant.lowering.linear import affine_rule, conv_rule, dense_rule
+from dnn_quant.lowering.matmul import matmul_rule
 from dnn_quant.lowering.pooling import mean_rule, pool_rule
 from dnn_quant.lowering.prelu import prelu_rule
+from dnn_quant.lowering.resize import resize_bilinear_rule
 from dnn_quant.lowering.softmax import softmax_rule
 from pytpu.errors import QuantizationError
 
 Rule = Callable[[Lowering, Node], bool]
 
-# Order matters: a function of one activation (x * sigmoid(x)) is tried before a multiply of two.
+# Order matters: a function of one activation (x * sigmoid(x)) is tried before a multiply of two, a layer
+# norm before a plain mean, and the gathers of a bilinear resize before gathers that only move codes.
 RULES: list[Rule] = [
     conv_rule,
     dense_rule,
+    conv_transpose_rule,
+    output_size_rule,
+    matmul_rule,
     prelu_rule,
     function_rule,
     binary_rule,
     affine_rule,
     pool_rule,
+    layer_norm_rule,
     mean_rule,
     softmax_rule,
+    resize_bilinear_rule,
     concat_rule,
     layout_rule,
 ]
