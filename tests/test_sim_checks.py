@@ -172,3 +172,18 @@ def test_hazard_free_program_runs():
     sim.write_cache(200, pack_output_stage(np.zeros(64), np.ones(64), np.zeros(64), 128))
     program = Program(me=(LOADW, gemm(), drain_to(300)), ewp=(Fill(dst=words(400, 4), value=0, off=0, len=128),))
     assert sim.run(program).cycles > 0
+
+
+def test_a_program_that_passed_is_not_checked_again(monkeypatch: pytest.MonkeyPatch):
+    import pytpu.sim.checker as checker
+
+    ordered = Program(me=(LOADW, gemm(), drain_to(300), LOADW, gemm(x=words(300, 16), acc=64, deps=(Ref(Unit.ME, 2),))))
+    first = check_program(ordered, TPU_128x128_PARAMS)
+    calls = []
+    monkeypatch.setattr(checker, "check_hazards", lambda *args: calls.append(args))
+    assert check_program(ordered, TPU_128x128_PARAMS) == first and not calls  # remembered: no second check
+    racy = Program(me=(LOADW, gemm(), drain_to(300), LOADW, gemm(x=words(300, 16), acc=64)))
+    monkeypatch.undo()
+    for _ in range(2):  # a program that fails is never remembered
+        with pytest.raises(HazardError):
+            check_program(racy, TPU_128x128_PARAMS)
