@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -12,6 +13,7 @@ import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, TpuProgram, model_execute
 from pytpu.errors import CompilationError
+from pytpu.isa import Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tests.test_quantize_layers import GRAPHS, channel_shuffle
 from tpu_compiler import Network, compiler
@@ -196,3 +198,37 @@ def test_user_names_when_several_denote_one_tensor() -> None:
     aliased = InMemoryQuantizedModel(model.layers, model.inputs, model.outputs, anchors)
     _, renaming = Network.from_quantized_model(aliased)
     assert renaming["x:0"] == "input" and renaming["y:0"] == "logits"
+
+
+def large_then_small(x: tf.Tensor) -> tf.Tensor:
+    """A 96x96 map (9216 words a sample), a residual block on it, then a stride-4 conv to a small map."""
+    y = tf.nn.relu(tf.nn.conv2d(x, _w(3, 3, 8, 16, scale=0.2), [1, 1, 1, 1], "SAME"))
+    y = y + tf.nn.conv2d(y, _w(1, 1, 16, 16, scale=0.2), [1, 1, 1, 1], "VALID")
+    y = tf.nn.relu(tf.nn.conv2d(y, _w(4, 4, 16, 24, scale=0.1), [1, 4, 4, 1], "VALID"))
+    return tf.reduce_mean(tf.nn.conv2d(y, _w(3, 3, 24, 32, scale=0.1), [1, 1, 1, 1], "SAME"), axis=[1, 2])
+
+
+def _stored_words(model: Any, batch: int, parameters: Any) -> tuple[int, int]:
+    """Words the program stores to DDR, and the words of every layer's output for the whole batch."""
+    network, _ = Network.from_quantized_model(model)
+    network.set_batch(batch)
+    executable, _ = compiler.compile_(HW, network, parameters)
+    stored = sum(ins.cache.count for ins in executable.program.dtl0 if isinstance(ins, Store))
+    tensors = [network.tensors[layer.name] for layer in network.layers]
+    return stored, batch * sum(t.positions * -(-t.channels // HW.tpu_parameters.cache_word_length) for t in tensors)
+
+
+@pytest.mark.parametrize("preset", ["O5", "O1+layer_fusion", "O1"])
+def test_batch_too_large_for_the_cache_runs_fused_per_sample(preset: str) -> None:
+    """At batch 3 the 96x96 maps of the batch exceed a quarter of the cache. With layer fusion the leading
+    layers run one sample at a time and their maps stay in the cache; without, most go through DDR."""
+    parameters = {"O5": O5, "O1": O1, "O1+layer_fusion": dataclasses.replace(O1, layer_fusion=-1)}[preset]
+    _, model, _ = quantize(large_then_small, seeded((4, 96, 96, 8), 0))
+    codes = model.rescale({"x:0": seeded((3, 96, 96, 8), 3)})["x:0"]
+    out, _ = _run(model, codes, parameters)
+    assert np.array_equal(out, _golden(model, codes))
+    stored, intermediate = _stored_words(model, 3, parameters)
+    if parameters.layer_fusion:
+        assert stored < 0.5 * intermediate
+    else:
+        assert stored > 0.8 * intermediate

@@ -24,11 +24,12 @@ from tpu_compiler.compiler.parameters import (
     IntermediateInsertion,
 )
 from tpu_compiler.compiler.presets import DEFAULT
+from tpu_compiler.compiler.rewrites import rewrite
 from tpu_compiler.compiler.schedule import resolve
 from tpu_compiler.compiler.slicing import SlicingScheme, check_names
 from tpu_compiler.compiler.views import Views, plan_views
 from tpu_compiler.lowering import RULES
-from tpu_compiler.network import Network
+from tpu_compiler.network import Layer, Network
 
 ACTIVATION_CHANNEL = 0
 
@@ -46,6 +47,7 @@ def compile_(
     if unknown:
         raise CompilationError(f"no lowering rule for layers {unknown} (known kinds: {sorted(RULES)})")
     check_names(slicing_scheme, {layer.name for layer in net.layers})
+    net = rewrite(net, hw)
     views = plan_views(net, cwl)
     buffers, activation_words = _plan_ddr(net, views, cwl)
     mirror = parameters.ram_io_balancing is BalancingMode.MIRROR and hw.ddr.channels > 1
@@ -53,15 +55,13 @@ def compile_(
     while True:
         lanes = _constant_lanes(cwl, mirror, activation_words)
         ctx = Context(hw, buffers, lanes, net.batch, slicing_scheme, _streams_weights(parameters))
+        order = [layer for layer in net.layers if layer.name not in views.skipped]
+        split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
         if parameters.action_graph_data_transfer_optimization:
-            _plan_residency(ctx, net, views, excluded)
-        ctx.plan_stream([(layer.name, layer.inputs) for layer in net.layers if layer.name not in views.skipped])
+            _plan_residency(ctx, order, net, views, excluded, split)
+        ctx.plan_stream([(layer.name, layer.inputs) for layer in order])
         try:
-            for layer in net.layers:
-                if layer.name in views.skipped:
-                    continue
-                ctx.emitter.layer = layer.name
-                RULES[layer.kind](ctx, layer)
+            _lower(ctx, order, split)
             break
         except CompilationError:
             # The tensors kept in the cache left this layer too little room: keep the largest in DDR, retry.
@@ -84,13 +84,44 @@ def compile_(
     return executable, descriptions
 
 
+def _lower(ctx: Context, order: list[Layer], split: int) -> None:
+    """Emit every layer: the first ``split`` once per sample (sample-major), the rest for the whole batch."""
+    passes = [(range(s, s + 1), order[:split]) for s in range(ctx.batch)] if split else []
+    for i, (samples, layers) in enumerate([*passes, (range(ctx.batch), order[split:])]):
+        ctx.samples, ctx.stream_pass = samples, i
+        for layer in layers:
+            ctx.emitter.layer = layer.name
+            RULES[layer.kind](ctx, layer)
+
+
+def _sample_major_prefix(
+    order: list[Layer], buffers: dict[str, Buffer], net: Network, cache_words: int, fusion: int
+) -> int:
+    """How many leading layers run fused, one sample at a time: up to the last whose output, for the whole
+    batch, takes more than a quarter of the cache (``fusion`` > 0: at most that many layers; 0: none).
+
+    The batch's activations there would not stay in the cache and would make a DDR round trip per layer;
+    one sample's do, at the price of loading those layers' weights once per sample (early layers of a
+    CNN: large maps, few weights).  The rest of the network, small maps and most of the weights, runs for
+    the whole batch with its weights loaded once.
+    """
+    if net.batch == 1 or fusion == 0:
+        return 0
+    split = 0
+    for i, layer in enumerate(order):
+        buffer = buffers.get(layer.name)
+        if buffer is not None and buffer.sample_words * net.batch > cache_words // 4:
+            split = i + 1
+    return split if fusion < 0 else min(split, fusion)
+
+
 def _constant_lanes(cwl: int, mirror: bool, activation_words: int) -> tuple[ConstantLane, ...]:
     """Where constants live and which lanes load them.
 
     ``NONE``: all on the activations' channel, after them, loaded by DTL1 (DTL0 moves activations).
     ``MIRROR``: spread over both channels, each channel's share loaded by its own lane (DTL0 from channel 0
-    after the activations, DTL1 from channel 1), each load given to the lane with less traffic so far, so
-    the weights stream at both channels' rate.
+    after the activations, DTL1 from channel 1), the loads taking turns, so the weights stream at both
+    channels' rate.
     """
     if not mirror:
         return (ConstantLane(Unit.DTL1, Constants(cwl, ACTIVATION_CHANNEL), activation_words),)
@@ -112,17 +143,20 @@ def _streams_weights(parameters: CompileParameters) -> bool:
     return any(isinstance(c, IntermediateInsertion) for c in configurations)
 
 
-def _plan_residency(ctx: Context, net: Network, views: Views, excluded: set[str]) -> None:
+def _plan_residency(
+    ctx: Context, order: list[Layer], net: Network, views: Views, excluded: set[str], split: int
+) -> None:
     """Which activations stay in the cache from their producer to their last consumer (no DDR round trip).
 
     The action graph's data transfer optimisation: a tensor that is neither a network input nor output,
     at most half the cache, is placed from the top of the cache down (first fit among the tensors alive at
     the same time) if every layer of its lifetime keeps at least an eighth of the cache for its own
     buffers (weights, bands).  Layers then read it in place or copy it with the EWP (a word per cycle,
-    instead of four DMA cycles plus the latency), and its producer writes it in place.
+    instead of four DMA cycles plus the latency), and its producer writes it in place.  A tensor made and
+    used only by the first ``split`` layers (run per sample) holds one sample; one made there and used
+    after holds the whole batch and is alive from the first of those layers on (every sample's pass).
     """
     cache_words = ctx.lim.cache_words
-    order = [layer for layer in net.layers if layer.name not in views.skipped]
     last: dict[str, int] = {}
     for i, layer in enumerate(order):
         for name in layer.inputs:
@@ -135,10 +169,16 @@ def _plan_residency(ctx: Context, net: Network, views: Views, excluded: set[str]
         buffer = ctx.buffers.get(name)
         if buffer is None or name in kept or name in excluded or name not in last:
             continue
-        q, words = last[name], buffer.sample_words * ctx.batch
-        if q <= p or words > cache_words // 2:
+        q, words, first = last[name], buffer.sample_words * ctx.batch, p
+        if q <= p:
             continue
-        alive = [(a, w) for f, e, a, w in placed if f <= q and p <= e]
+        if q < split:  # one sample at a time
+            words = buffer.sample_words
+        elif p < split:  # written by every sample's pass
+            first = 0
+        if words > cache_words // 2:
+            continue
+        alive = [(a, w) for f, e, a, w in placed if f <= q and first <= e]
         starts = [cache_words - words] + [a - words for a, _ in alive]
         fits = [s for s in starts if s >= 0 and all(s + words <= a or a + w <= s for a, w in alive)]
         if not fits:
@@ -146,9 +186,9 @@ def _plan_residency(ctx: Context, net: Network, views: Views, excluded: set[str]
         at = max(fits)
         if at < cache_words // 8:
             continue
-        placed.append((p, q, at, words))
-        ctx.resident[buffer.address] = (words, at)
-        for i in range(p, q + 1):
+        placed.append((first, q, at, words))
+        ctx.resident[buffer.address] = (buffer.sample_words * ctx.batch, at, words)
+        for i in range(first, q + 1):
             low[i] = min(low[i], at)
             ctx.live.setdefault(order[i].name, []).append(name)
     ctx.arena_limit = {layer.name: low[i] for i, layer in enumerate(order)}

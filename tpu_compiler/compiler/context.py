@@ -32,6 +32,10 @@ class Buffer:
         return self.address + sample * self.sample_words + word
 
 
+STREAM_STEP = 256
+"""Granularity (words) of the places the weight stream considers."""
+
+
 @dataclass(frozen=True)
 class ConstantLane:
     """A DMA lane that loads constants, and where in DDR the constants it loads are laid out."""
@@ -58,13 +62,22 @@ class Context:
         self.batch, self.scheme = batch, scheme
         self.ring = Ring(self.lim.cache_words, self.cwl) if stream_weights else None
         """The weight stream (None: each layer's weights go into its own arena)."""
+        self._stream_order: list[str] = []
+        self._last_use = np.full(self.lim.cache_words, -1, dtype=np.int64)
+        """Per cache word, the index of the last layer (in program order) known to use it."""
+        self._applied = 0
+        self.stream_pass = 0
+        """How many times the layers have been lowered before (sample-major segments lower them per sample)."""
         self.ring_limit: dict[str, int] = {}
         """Layer -> the cache words ``0..limit`` its weights stream through; its own buffers are above."""
         self._constant_loads = 0
         """Constant loads so far: they alternate between the constant lanes."""
         self.emitter = Emitter()
-        self.resident: dict[int, tuple[int, int]] = {}
-        """DDR word of a tensor kept in the cache -> (its words, its cache address) (activations' channel)."""
+        self.samples = range(batch)
+        """The samples the layer being lowered computes (all of them, or one in a sample-major segment)."""
+        self.resident: dict[int, tuple[int, int, int]] = {}
+        """DDR word of a tensor kept in the cache -> (its words, its cache address, words per cache copy): a
+        tensor kept per sample holds one sample at a time, every sample's DDR words mapping onto that copy."""
         self.live: dict[str, list[str]] = {}
         """Layer -> the resident tensors alive while it runs."""
         self.arena_limit: dict[str, int] = {}
@@ -72,9 +85,9 @@ class Context:
 
     def cached(self, buffer: Buffer, ddr_word: int) -> int | None:
         """The cache word holding DDR word ``ddr_word`` of ``buffer`` if that tensor is kept in the cache."""
-        for start, (words, at) in self.resident.items():
+        for start, (words, at, period) in self.resident.items():
             if start <= ddr_word < start + words:
-                return at + ddr_word - start
+                return at + (ddr_word - start) % period
         return None
 
     def wpp(self, channels: int) -> int:
@@ -91,11 +104,39 @@ class Context:
         if self.ring is None:
             return
         cache = self.lim.cache_words
+        self._stream_order = [name for name, _ in layers]
         for name, inputs in layers:
             limit = self.arena_limit.get(name, cache)
             kept = all(self._kept(n) for n in (*inputs, name))
             own = cache // 8 if kept else limit // 2
             self.ring_limit[name] = max(limit - own, min(cache // 8, limit // 2))
+
+    def stream_slot(self, words: int, what: str) -> int:
+        """Cache address of ``words`` constant words in the weight stream for the layer being lowered.
+
+        Of the places below the layer's limit, the one whose words were last used longest ago (by earlier
+        layers' buffers and kept tensors, or by weights not yet consumed): its load can then run that much
+        further ahead of the layer.  Ties go to the lowest address.
+        """
+        assert self.ring is not None
+        layer = self.emitter.layer
+        n = len(self._stream_order)
+        i = self.stream_pass * n + self._stream_order.index(layer)
+        while self._applied < i:  # earlier layers' own buffers and kept tensors: their limit and up
+            self._last_use[self.ring_limit[self._stream_order[self._applied % n]] :] = self._applied
+            self._applied += 1
+        limit = self.ring_limit[layer]
+        if words > limit:
+            return self.ring.alloc(words, limit, what, layer)  # raises the error naming the layer
+        step = STREAM_STEP
+        starts = np.arange(0, limit - words + 1, step)
+        if starts[-1] != limit - words:
+            starts = np.append(starts, limit - words)
+        # latest use of any word in [s, s + words): a sliding maximum over the per-word last use
+        peaks = np.array([self._last_use[s : s + words].max() for s in starts])
+        at = int(starts[int(np.argmin(peaks))])
+        self._last_use[at : at + words] = i
+        return at
 
     def _kept(self, name: str) -> bool:
         buffer = self.buffers.get(name)

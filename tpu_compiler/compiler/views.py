@@ -4,6 +4,9 @@ Rules, applied in order:
 
 * a transpose (batch axis kept) or identity right after a network input, its only consumer, is folded into
   the input's TensorDescription (``axes``): the host packs the data already transposed;
+* except before a stem marked ``planar_input`` (``rewrites.py``): there the input stays as given (NCHW, each
+  channel row packed into words) and the transpose is a view of it that only the stem reads
+  (``lowering/stem.py``);
 * the same at a network output, walking back through its producers;
 * a layout layer whose output words equal its input's (identity, squeeze, reshapes that keep the channel
   packing) makes its output a view: the same DDR words, no instruction.
@@ -17,6 +20,7 @@ import numpy as np
 
 from tpu_compiler.lowering.gather import identity_words
 from tpu_compiler.lowering.layout import layout_map
+from tpu_compiler.lowering.stem import reads_planar_input
 from tpu_compiler.network import Layer, Network
 
 
@@ -53,6 +57,12 @@ def plan_views(net: Network, cwl: int) -> Views:
     views = Views()
     producers = {layer.name: layer for layer in net.layers}
     for name in net.inputs:
+        planar = _planar_view(net, name)
+        if planar is not None:
+            views.skipped.add(planar)
+            views.alias[planar] = name
+            views.inputs[name] = (name, ())
+            continue
         current, axes = name, list(range(len(net.tensors[name].shape)))
         while current not in net.outputs:
             consumers = net.consumers(current)
@@ -86,6 +96,17 @@ def plan_views(net: Network, cwl: int) -> Views:
             current, axes = layer.inputs[0], [axes[i] for i in np.argsort(perm)]
         views.outputs[name] = (current, _axes(axes))
     return views
+
+
+def _planar_view(net: Network, name: str) -> str | None:
+    """The transpose between input ``name`` and a stem reading it planar, if that is its only consumer."""
+    consumers = net.consumers(name)
+    if len(consumers) != 1 or consumers[0].kind != "layout" or consumers[0].get("op") != "Transpose":
+        return None
+    readers = net.consumers(consumers[0].name)
+    if len(readers) == 1 and reads_planar_input(readers[0]) and consumers[0].name not in net.outputs:
+        return consumers[0].name
+    return None
 
 
 def _axes(axes: list[int]) -> tuple[int, ...]:

@@ -14,12 +14,22 @@ from tpu_compiler.lowering.eltwise import lower_add, lower_lut, lower_mul
 from tpu_compiler.lowering.layout import lower_concat, lower_layout
 from tpu_compiler.lowering.pool import lower_pool
 from tpu_compiler.lowering.softmax import lower_softmax
+from tpu_compiler.lowering.stem import lower_stem, reads_planar_input
 from tpu_compiler.network import Layer
 
 Rule = Callable[[Context, Layer], None]
 
+
+def lower_convolution(ctx: Context, layer: Layer) -> None:
+    """A stem on a planar network input (``stem.py``); any other convolution or dense layer (``conv.py``)."""
+    if reads_planar_input(layer):
+        lower_stem(ctx, layer)
+    else:
+        lower_conv(ctx, layer)
+
+
 RULES: dict[str, Rule] = {
-    "conv": lower_conv,
+    "conv": lower_convolution,
     "add": lower_add,
     "mul": lower_mul,
     "lut": lower_lut,

@@ -52,7 +52,7 @@ class OutTile:
 
 @dataclass(frozen=True)
 class Geometry:
-    samples: int
+    samples: range
     h: int
     w: int
     oh: int
@@ -79,13 +79,14 @@ def _geometry(ctx: Context, layer: Layer, x: Buffer, y: Buffer, pointwise: bool)
     weights = layer.arrays["weights"]
     kh, kw = int(weights.shape[0]), int(weights.shape[1])
     if pointwise:
-        rows = ctx.batch * x.tensor.positions
-        return Geometry(1, rows, 1, rows, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0)
+        rows = len(ctx.samples) * x.tensor.positions  # the samples one after the other: one list of rows
+        first = ctx.samples.start
+        return Geometry(range(first, first + 1), rows, 1, rows, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0)
     _, h, w, _ = x.tensor.shape
     _, oh, ow, _ = y.tensor.shape
     (sy, sx), (dy, dx) = layer.get("strides", [1, 1]), layer.get("dilations", [1, 1])
     top, _, left, right = layer.get("pads", [0, 0, 0, 0])
-    return Geometry(ctx.batch, h, w, oh, ow, kh, kw, sy, sx, dy, dx, top, left, right)
+    return Geometry(ctx.samples, h, w, oh, ow, kh, kw, sy, sx, dy, dx, top, left, right)
 
 
 def _is_pointwise(ctx: Context, layer: Layer) -> bool:
@@ -214,7 +215,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
     pointwise = _is_pointwise(ctx, layer)
     g = _geometry(ctx, layer, x, y, pointwise)
     packed = not pointwise and _row_packed(ctx, layer, g, x.tensor.channels)
-    tiles = _tiles(ctx, layer, x.tensor.channels, g.samples * g.oh * g.ow, packed)
+    tiles = _tiles(ctx, layer, x.tensor.channels, len(g.samples) * g.oh * g.ow, packed)
     arena = ctx.arena(layer.name)
     lim = ctx.lim
     row_words = g.padded_w * x.wpp
@@ -236,7 +237,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         streamed = None
         if ctx.ring is not None:
             total = sum(t.const_words(ctx.cwl) for t in group)
-            streamed = ctx.ring.alloc(total, ctx.ring_limit[layer.name], "weights", layer.name)
+            streamed = ctx.stream_slot(total, "weights")
         for tile in group:
             words = np.concatenate([pack_weight_tile(c.tile, ctx.cwl) for c in tile.chunks] + [tile.params])
             what = f"weights of output channels {tile.o0}..{tile.o1 - 1}"
@@ -264,10 +265,18 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
                     f"{arena.free} words and {row_limit * g.ow} rows are available"
                 )
             copies = 2 if 2 * band_words(per_band) <= arena.free else 1
-        in_bufs = [arena.alloc(g.in_rows(per_band) * row_words, "input band") for _ in range(copies)]
-        out_bufs = [arena.alloc(per_band * g.ow * y.wpp, "output band") for _ in range(copies)]
+        stack = 1  # samples per GEMM: whole maps of several samples, so each weight tile is loaded once for them
+        if not packed and len(bands) == 1:
+            while (
+                stack < len(g.samples)
+                and (stack + 1) * g.oh <= row_limit
+                and copies * (stack + 1) * band_words(g.oh) <= arena.free
+            ):
+                stack += 1
+        in_bufs = [arena.alloc(stack * g.in_rows(per_band) * row_words, "input band") for _ in range(copies)]
+        out_bufs = [arena.alloc(stack * per_band * g.ow * y.wpp, "output band") for _ in range(copies)]
         pack_bufs = [arena.alloc(g.in_rows(per_band) * g.ow, "packed rows") for _ in range(copies if packed else 0)]
-        _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, pack_bufs)
+        _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, pack_bufs, stack)
         arena.top = mark
 
 
@@ -304,7 +313,10 @@ def _emit_group(
     in_bufs: list[int],
     out_bufs: list[int],
     pack_bufs: list[int],
+    stack: int = 1,
 ) -> None:
+    """Emit ``group``'s tiles over every band; ``stack`` > 1 (whole-map bands only): that many samples per
+    step, their input maps one after the other in the band buffer and their rows in one GEMM."""
     me = _MeStream(ctx)
     row_words = g.padded_w * x.wpp
     pad_code = int(layer.get("pad_code", 0))
@@ -314,36 +326,46 @@ def _emit_group(
     filled = set()
     w0, w1 = group[0].o0 // ctx.cwl, (group[-1].o1 - 1) // ctx.cwl + 1
     step = 0
-    for sample in range(g.samples):
+    all_samples = list(g.samples)
+    for first in range(0, len(all_samples), stack):
+        samples = all_samples[first : first + stack]
+        sample = samples[0]
         for band in bands:
             slot = step % len(in_bufs)
             step += 1
             inbuf, outbuf = in_bufs[slot], out_bufs[slot]
+            in_stride = max_rows * row_words  # one sample's padded input in the band buffer
             if (g.left or g.right) and slot not in filled:
                 filled.add(slot)
+                every = ((stack * max_rows, row_words),)
                 if g.left:
-                    ctx.fill(Pattern(inbuf, ((max_rows, row_words), (g.left * x.wpp, 1))), pad_code)
+                    ctx.fill(Pattern(inbuf, (*every, (g.left * x.wpp, 1))), pad_code)
                 if g.right:
-                    ctx.fill(
-                        Pattern(inbuf + (g.left + g.w) * x.wpp, ((max_rows, row_words), (g.right * x.wpp, 1))), pad_code
-                    )
+                    ctx.fill(Pattern(inbuf + (g.left + g.w) * x.wpp, (*every, (g.right * x.wpp, 1))), pad_code)
             rows = len(band)
             iy0 = band.start * g.sy - g.top
             iy1 = iy0 + g.in_rows(rows)
             top, bottom = max(0, -iy0), max(0, iy1 - g.h)
-            if top:
-                ctx.fill(Pattern.contiguous(inbuf, top * row_words), pad_code)
-            if bottom:
-                ctx.fill(Pattern.contiguous(inbuf + (iy1 - iy0 - bottom) * row_words, bottom * row_words), pad_code)
             ry0, ry1 = max(iy0, 0), min(iy1, g.h)
             in_place = ctx.cached(x, x.at(sample, ry0 * g.w * x.wpp))
-            if in_place is not None and not (top or bottom or g.left or g.right):
-                inbuf = in_place  # the input band is read where it is kept
-            elif ry1 > ry0:
-                dst = Pattern(
-                    inbuf + (ry0 - iy0) * row_words + g.left * x.wpp, ((ry1 - ry0, row_words), (g.w * x.wpp, 1))
-                )
-                ctx.load(x, x.at(sample, ry0 * g.w * x.wpp), dst)
+            last = ctx.cached(x, x.at(samples[-1], ry0 * g.w * x.wpp))
+            contiguous = in_place is not None and last == in_place + (len(samples) - 1) * x.sample_words
+            if in_place is not None and contiguous and not (top or bottom or g.left or g.right):
+                inbuf, in_stride = in_place, x.sample_words  # the input band is read where it is kept
+            else:
+                for j, s in enumerate(samples):
+                    at = inbuf + j * in_stride
+                    if top:
+                        ctx.fill(Pattern.contiguous(at, top * row_words), pad_code)
+                    if bottom:
+                        ctx.fill(
+                            Pattern.contiguous(at + (iy1 - iy0 - bottom) * row_words, bottom * row_words), pad_code
+                        )
+                    if ry1 > ry0:
+                        dst = Pattern(
+                            at + (ry0 - iy0) * row_words + g.left * x.wpp, ((ry1 - ry0, row_words), (g.w * x.wpp, 1))
+                        )
+                        ctx.load(x, x.at(s, ry0 * g.w * x.wpp), dst)
             if pack_bufs:
                 packbuf = pack_bufs[slot]
                 ctx.emit(
@@ -371,7 +393,7 @@ def _emit_group(
                         fill=pad_code,
                     ),
                 )
-            n = rows * g.ow
+            n = len(samples) * rows * g.ow
             ddr = y.at(sample, band.start * g.ow * y.wpp)
             out_place = ctx.cached(y, ddr)
             if out_place is not None:
@@ -387,7 +409,8 @@ def _emit_group(
                         xs = Pattern(base, ((rows, g.sy * g.ow), (g.ow, 1)))
                     else:
                         base = inbuf + chunk.ky * g.dy * row_words + chunk.kx * g.dx * x.wpp + chunk.word
-                        xs = Pattern(base, ((rows, g.sy * row_words), (g.ow, g.sx * x.wpp)))
+                        walk = ((rows, g.sy * row_words), (g.ow, g.sx * x.wpp))
+                        xs = Pattern(base, ((len(samples), in_stride), *walk) if len(samples) > 1 else walk)
                     ctx.emit(Unit.ME, Gemm(buf=buf, x=xs, off=chunk.off, k=k, m=m, acc=acc, accumulate=int(i > 0)))
                 me.pending = Drain(
                     acc=acc,

@@ -64,7 +64,7 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
         for _ in range(copies)
     ]
     step = 0
-    for sample in range(ctx.batch):
+    for sample in ctx.samples:
         for p0 in range(0, pixels, chunk):
             p1 = min(pixels, p0 + chunk)
             ins_at, out_at = slots[step % copies]

@@ -105,7 +105,7 @@ def gather_layer(
         raise CompilationError(
             f"layer {name!r} cannot be placed: one output pixel reads {need} cache words, {arena.free} are free"
         )
-    for sample in range(ctx.batch):
+    for sample in ctx.samples:
         for p0 in range(0, pixels, chunk):
             p1 = min(pixels, p0 + chunk)
             at = arena.top

@@ -66,7 +66,7 @@ def lower_pool(ctx: Context, layer: Layer) -> None:
     mult = np.asarray(layer.arrays.get("mult", np.zeros((oh, ow))), dtype=np.int64).reshape(oh, ow)
     shift = np.asarray(layer.arrays.get("shift", np.zeros((oh, ow))), dtype=np.int64).reshape(oh, ow)
     step = 0
-    for sample in range(ctx.batch):
+    for sample in ctx.samples:
         for band in bands:
             inbuf, outbuf = slots[step % copies]
             step += 1

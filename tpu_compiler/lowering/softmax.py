@@ -38,7 +38,7 @@ def lower_softmax(ctx: Context, layer: Layer) -> None:
         if 2 * gwords > arena.free:
             raise CompilationError(f"layer {layer.name!r} cannot be placed: a group needs {2 * gwords} cache words")
         src, dst = arena.alloc(per * gwords, "input groups"), arena.alloc(per * gwords, "output groups")
-        for sample in range(ctx.batch):
+        for sample in ctx.samples:
             for g0 in range(0, groups, per):
                 n = min(per, groups - g0) * gwords
                 ctx.load(x, x.at(sample, g0 * gwords), Pattern.contiguous(src, n))
@@ -57,7 +57,7 @@ def lower_softmax(ctx: Context, layer: Layer) -> None:
     src = arena.alloc(x.sample_words, "input")
     dense = arena.alloc(groups * gwords, "dense groups")
     out = arena.alloc(x.sample_words, "output")
-    for sample in range(ctx.batch):
+    for sample in ctx.samples:
         ctx.load(x, x.at(sample), Pattern.contiguous(src, x.sample_words))
         emit_gather(ctx, forward, [Side(src, x.tensor.channels, x.wpp)], Side(dense, group, gwords), 0)
         words = Pattern.contiguous(dense, groups * gwords)

@@ -1,0 +1,210 @@
+"""Stems on planar (NCHW) network inputs and the network rewrites around them: bit for bit the golden graph."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pytpu import TPU_128x128_PARAMS, model_execute
+from tests.quant_helpers import quantize, run_golden, seeded
+from tpu_compiler import Network, compiler
+from tpu_compiler.compiler import O1, O5, Segment, TensorAxis
+from tpu_compiler.compiler.rewrites import rewrite
+from tpu_compiler.lowering.stem import PLANAR_INPUT, StemGeometry, plan_stem
+
+HW = TPU_128x128_PARAMS
+RNG = np.random.default_rng(11)
+
+
+def _w(*shape: int, scale: float = 0.2) -> np.ndarray:
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _nhwc(x: tf.Tensor) -> tf.Tensor:
+    return tf.transpose(x, [0, 2, 3, 1])
+
+
+W7, W3, W5, W3D = _w(7, 7, 3, 64, scale=0.1), _w(3, 3, 3, 32), _w(5, 5, 1, 16), _w(3, 3, 3, 24)
+
+
+def resnet_stem(x: tf.Tensor) -> tf.Tensor:
+    """keras ResNet-50: an NCHW Pad, the transpose, a 7x7 stride-2 convolution, Pad(-128) and a max pool."""
+    y = _nhwc(tf.pad(x, [[0, 0], [0, 0], [3, 3], [3, 3]]))
+    y = tf.nn.relu(tf.nn.conv2d(y, W7, [1, 2, 2, 1], "VALID"))
+    return tf.nn.max_pool2d(tf.pad(y, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2, "VALID")
+
+
+def mobilenet_stem(x: tf.Tensor) -> tf.Tensor:
+    """MobileNetV2: the transpose, then a 3x3 stride-2 convolution padded by 1, 32 outputs, ReLU6."""
+    y = tf.pad(_nhwc(x), [[0, 0], [1, 1], [1, 1], [0, 0]])
+    return tf.nn.relu6(tf.nn.conv2d(y, W3, [1, 2, 2, 1], "VALID"))
+
+
+def same_padding_stem(x: tf.Tensor) -> tf.Tensor:
+    """SAME padding of a stride-2 convolution on an even size: one row and column after, none before."""
+    return tf.nn.conv2d(_nhwc(x), W3D, [1, 2, 2, 1], "SAME")
+
+
+def gray_stem(x: tf.Tensor) -> tf.Tensor:
+    """One channel, 5x5 stride 1, 16 outputs (eight pixels per accumulator row)."""
+    y = tf.pad(_nhwc(x), [[0, 0], [2, 2], [2, 2], [0, 0]])
+    return tf.nn.relu(tf.nn.conv2d(y, W5, [1, 1, 1, 1], "VALID"))
+
+
+def dilated_stem(x: tf.Tensor) -> tf.Tensor:
+    """An asymmetric NCHW Pad and a dilated, strided convolution."""
+    y = _nhwc(tf.pad(x, [[0, 0], [0, 0], [1, 2], [0, 3]]))
+    return tf.nn.conv2d(y, W3D, [1, 2, 1, 1], "VALID", dilations=[1, 2, 2, 1])
+
+
+def other_fill(x: tf.Tensor) -> tf.Tensor:
+    """A Pad whose fill is not the convolution's pad code: it stays a layout layer."""
+    y = _nhwc(tf.pad(x, [[0, 0], [0, 0], [1, 1], [1, 1]], constant_values=0.7))
+    return tf.nn.conv2d(y, W3, [1, 2, 2, 1], "VALID")
+
+
+CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, ...]]] = {
+    "resnet_stem": (resnet_stem, (3, 40, 36)),
+    "mobilenet_stem": (mobilenet_stem, (3, 33, 30)),
+    "odd_width": (mobilenet_stem, (3, 9, 37)),
+    "wide_rows": (resnet_stem, (3, 12, 203)),
+    "gray_stem": (gray_stem, (1, 14, 29)),
+    "same_padding": (same_padding_stem, (3, 16, 20)),
+    "dilated_stem": (dilated_stem, (3, 17, 23)),
+    "other_fill": (other_fill, (3, 10, 12)),
+}
+
+
+@cache
+def _model(name: str) -> Any:
+    build, shape = CASES[name]
+    return quantize(build, seeded((4, *shape), 0))[1]
+
+
+def _golden(model: Any, codes: np.ndarray) -> np.ndarray:
+    return np.concatenate(
+        [run_golden(model, {"x:0": codes[i : i + 1]}, ["y:0"], batch=1)[0] for i in range(len(codes))]
+    )
+
+
+def _compile(model: Any, batch: int, parameters: Any) -> tuple[Any, Any, dict[str, str]]:
+    network, renaming = Network.from_quantized_model(model)
+    network.set_batch(batch)
+    executable, descriptions = compiler.compile_(HW, network, parameters)
+    return executable, descriptions, renaming
+
+
+@pytest.mark.parametrize("preset", ["O1", "O5"])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bit_exact(name: str, batch: int, preset: str) -> None:
+    model = _model(name)
+    codes = model.rescale({"x:0": seeded((batch, *CASES[name][1]), 3)})["x:0"]
+    executable, descriptions, renaming = _compile(model, batch, {"O1": O1, "O5": O5}[preset])
+    out = model_execute(executable, descriptions, {renaming["x:0"]: codes}).output_codes[renaming["y:0"]]
+    assert np.array_equal(out, _golden(model, codes))
+
+
+@pytest.mark.parametrize("name", ["resnet_stem", "mobilenet_stem", "gray_stem", "dilated_stem", "same_padding"])
+def test_stems_read_the_input_planar(name: str) -> None:
+    """The host packs the input as given (NCHW rows), nothing but the stem touches it, no transpose runs."""
+    model = _model(name)
+    executable, descriptions, renaming = _compile(model, 1, O5)
+    description = descriptions[renaming["x:0"]]
+    assert description.axes == () and description.shape == (1, *CASES[name][1])
+    assert description.channels == CASES[name][1][-1]
+    kinds = {layer.name: layer.KIND for layer in model.layers}
+    assert {kinds[span.name] for span in executable.layers} <= {"conv", "max_pool"}
+
+
+def test_the_rewrites_fold_resnets_pads() -> None:
+    network, _ = Network.from_quantized_model(_model("resnet_stem"))
+    before = [(layer.kind, layer.get("op")) for layer in network.layers]
+    rewritten = rewrite(network, HW)
+    assert [(layer.kind, layer.get("op")) for layer in network.layers] == before  # the input network is kept
+    kinds = [(layer.kind, layer.get("op")) for layer in rewritten.layers]
+    assert kinds[:4] == [("layout", "Transpose"), ("conv", None), ("max_pool", None), ("layout", "Identity")]
+    conv, pool = rewritten.layers[1], rewritten.layers[2]
+    assert conv.get("pads") == [3, 3, 3, 3] and conv.get(PLANAR_INPUT)
+    assert pool.get("pads") == [1, 1, 1, 1]
+    assert rewritten.tensors[pool.name].shape == network.tensors[pool.name].shape
+
+
+def test_a_pad_with_another_fill_is_not_folded() -> None:
+    network, _ = Network.from_quantized_model(_model("other_fill"))
+    rewritten = rewrite(network, HW)
+    ops = [layer.get("op") for layer in rewritten.layers]
+    assert ops[:2] == ["Transpose", "Pad"]  # commuted, but the pad stays
+    conv = next(layer for layer in rewritten.layers if layer.kind == "conv")
+    assert conv.get("pads") == [0, 0, 0, 0] and not conv.get(PLANAR_INPUT)
+
+
+def _pad_pool(fill: int, pad: int, kernel: int, lo: int = -128) -> Network:
+    net = Network()
+    net.add_input("x", (1, 6, 6, 4), 0.1, 0)
+    weights = np.ones((1, 1, 4, 4), np.int8)
+    arrays = {"weights": weights, "bias": np.zeros(4, np.int32), "mult": np.ones(4), "shift": np.ones(4)}
+    net.add_layer("conv", "conv", ["x"], {"out": {"scale": 0.1, "zero_point": 0}, "lo": lo}, arrays)
+    paddings = np.array([[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    config = {"op": "Pad", "attrs": {"fill": fill}, "out": {"scale": 0.1, "zero_point": 0}}
+    net.add_layer("layout", "pad", ["conv"], config, {"consts.paddings": paddings})
+    net.add_layer("max_pool", "pool", ["pad"], {"kernel": [kernel, kernel], "strides": [2, 2], "out": config["out"]})
+    net.add_output("pool")
+    return net
+
+
+@pytest.mark.parametrize(
+    "fill, pad, kernel, lo, folded",
+    [
+        (-128, 1, 3, -128, True),
+        (-5, 1, 3, -5, True),  # the fill is the producer's lowest code
+        (-5, 1, 3, -128, False),  # the fill could beat a real code
+        (-128, 3, 3, -128, False),  # a window would cover only padding
+    ],
+)
+def test_pad_before_max_pool(fill: int, pad: int, kernel: int, lo: int, folded: bool) -> None:
+    rewritten = rewrite(_pad_pool(fill, pad, kernel, lo), HW)
+    assert ("pad" not in rewritten.tensors) == folded
+    if folded:
+        assert rewritten.layers[-1].get("pads") == [pad] * 4
+
+
+def test_pad_transpose_commute() -> None:
+    net = Network()
+    net.add_input("x", (1, 2, 5, 7), 0.1, 3)
+    paddings = np.array([[0, 0], [0, 1], [2, 3], [4, 5]])
+    out = {"scale": 0.1, "zero_point": 3}
+    net.add_layer(
+        "layout", "pad", ["x"], {"op": "Pad", "attrs": {"fill": 9}, "out": out}, {"consts.paddings": paddings}
+    )
+    net.add_layer("layout", "t", ["pad"], {"op": "Transpose", "out": out}, {"consts.perm": np.array([0, 2, 3, 1])})
+    net.add_output("t")
+    rewritten = rewrite(net, HW)
+    transpose, pad = rewritten.layers
+    assert (transpose.get("op"), transpose.inputs, pad.get("op"), pad.name) == ("Transpose", ("x",), "Pad", "t")
+    assert pad.arrays["consts.paddings"].tolist() == [[0, 0], [2, 3], [4, 5], [0, 1]]
+    assert rewritten.tensors["t"].shape == net.tensors["t"].shape
+
+
+def test_planar_plan_of_resnet50() -> None:
+    """keras ResNet-50's stem: two pixels per accumulator row, two kernel rows and four groups per window word."""
+    plan = plan_stem(StemGeometry(3, 224, 224, 64, 112, 112, 7, 7, 2, 2, 1, 1, 3, 3), HW)
+    assert plan is not None and (plan.q, plan.stack, plan.offsets) == (2, 2, 4)
+    assert plan.depth(0) <= 128 and plan.stack * 3 * plan.segment <= 128
+
+
+def test_user_bands_of_a_stem() -> None:
+    model = _model("resnet_stem")
+    conv = next(layer.name for layer in model.layers if layer.KIND == "conv")
+    scheme = {conv: ({TensorAxis.HEIGHT: Segment(0, 7)}, {TensorAxis.HEIGHT: Segment(7, 20)})}
+    codes = model.rescale({"x:0": seeded((2, *CASES["resnet_stem"][1]), 4)})["x:0"]
+    network, renaming = Network.from_quantized_model(model)
+    network.set_batch(2)
+    executable, descriptions = compiler.compile_(HW, network, O5, slicing_scheme=scheme)
+    out = model_execute(executable, descriptions, {renaming["x:0"]: codes}).output_codes[renaming["y:0"]]
+    assert np.array_equal(out, _golden(model, codes))
