@@ -68,6 +68,14 @@ def other_fill(x: tf.Tensor) -> tf.Tensor:
     return tf.nn.conv2d(y, W3, [1, 2, 2, 1], "VALID")
 
 
+def round_trip_layout(x: tf.Tensor) -> tf.Tensor:
+    """keras EfficientNet's preprocessing: an NHWC -> NCHW -> NHWC round trip between a per-channel scale and
+    the stem (the transposes cancel out)."""
+    y = _nhwc(x) * tf.constant([0.5, 2.0, 1.5])
+    y = tf.transpose(tf.transpose(y, [0, 3, 1, 2]), [0, 2, 3, 1])
+    return tf.nn.conv2d(y, W3, [1, 2, 2, 1], "SAME")
+
+
 CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, ...]]] = {
     "resnet_stem": (resnet_stem, (3, 40, 36)),
     "mobilenet_stem": (mobilenet_stem, (3, 33, 30)),
@@ -77,6 +85,7 @@ CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, ...]]] = {
     "same_padding": (same_padding_stem, (3, 16, 20)),
     "dilated_stem": (dilated_stem, (3, 17, 23)),
     "other_fill": (other_fill, (3, 10, 12)),
+    "round_trip_layout": (round_trip_layout, (3, 11, 14)),
 }
 
 
@@ -189,6 +198,17 @@ def test_pad_transpose_commute() -> None:
     assert (transpose.get("op"), transpose.inputs, pad.get("op"), pad.name) == ("Transpose", ("x",), "Pad", "t")
     assert pad.arrays["consts.paddings"].tolist() == [[0, 0], [2, 3], [4, 5], [0, 1]]
     assert rewritten.tensors["t"].shape == net.tensors["t"].shape
+
+
+def test_inverse_transposes_cancel() -> None:
+    network, _ = Network.from_quantized_model(_model("round_trip_layout"))
+    transposes = [layer for layer in network.layers if layer.get("op") == "Transpose"]
+    rewritten = rewrite(network, HW)
+    kept = [layer.name for layer in rewritten.layers if layer.get("op") == "Transpose"]
+    assert len(transposes) == 3 and kept == [transposes[0].name]
+    scale, conv = (layer for layer in rewritten.layers if layer.kind == "conv")
+    assert conv.inputs == (scale.name,)
+    assert rewritten.tensors[conv.name].shape == network.tensors[conv.name].shape
 
 
 def test_planar_plan_of_resnet50() -> None:

@@ -3,6 +3,8 @@
 Every rule only moves or removes integer layout work, so the rewritten network computes exactly the codes
 of the original (the quantized golden graph).  Rules, applied until none matches:
 
+* a ``Transpose`` whose only consumer is the inverse ``Transpose`` (keras EfficientNet's NHWC -> NCHW ->
+  NHWC round trip after its normalisation) goes away with it: the consumers read the first one's input;
 * a constant ``Pad`` whose only consumer is a ``Transpose`` becomes the transpose, then the pad with its
   paddings permuted: ``transpose(pad(x)) = pad'(transpose(x))``.  A transpose right after a network input
   then meets the input (see views);
@@ -40,7 +42,9 @@ def rewrite(network: Network, hw: ModelParameters) -> Network:
     """``network`` with every rule applied (itself when none applies)."""
     net = network
     while True:
-        layers = _first_match(net, (_commute_pad_transpose, _fold_pad_into_conv, _fold_pad_into_max_pool))
+        layers = _first_match(
+            net, (_cancel_inverse_transposes, _commute_pad_transpose, _fold_pad_into_conv, _fold_pad_into_max_pool)
+        )
         if layers is None:
             break
         net = _rebuild(net, layers)
@@ -119,6 +123,28 @@ def _spatial(pads: np.ndarray) -> list[int] | None:
     if pads.shape != (4, 2) or pads[0].any() or pads[3].any():
         return None
     return [int(pads[1, 0]), int(pads[1, 1]), int(pads[2, 0]), int(pads[2, 1])]
+
+
+def _transpose_perm(layer: Layer) -> list[int] | None:
+    if layer.kind != "layout" or layer.get("op") != "Transpose":
+        return None
+    return [int(p) for p in np.asarray(layer.arrays["consts.perm"]).reshape(-1)]
+
+
+def _cancel_inverse_transposes(net: Network, first: Layer) -> list[Layer] | None:
+    perm = _transpose_perm(first)
+    second = _only_consumer(net, first.name) if perm is not None else None
+    back = _transpose_perm(second) if second is not None else None
+    if perm is None or second is None or back is None or second.name in net.outputs:
+        return None
+    if [perm[i] for i in back] != list(range(len(perm))) or first.get("out") != second.get("out"):
+        return None
+    source = first.inputs[0]
+    changes: dict[str, Layer | None] = {first.name: None, second.name: None}
+    for consumer in net.consumers(second.name):
+        inputs = tuple(source if name == second.name else name for name in consumer.inputs)
+        changes[consumer.name] = _with(consumer, inputs=inputs)
+    return _replace(net, changes)
 
 
 def _commute_pad_transpose(net: Network, pad: Layer) -> list[Layer] | None:
