@@ -13,9 +13,11 @@ Per model: MACs and weight bytes (int8 weights + int32 biases, as ``tpu_compiler
 (preset, batch): compile time, simulated latency (``execution_time_us``), T_min at that batch and the ratio,
 per-unit utilisation (busy time / execution time), the simulator's wall time for an inference (the second
 run: the static checker runs once per program, as when a runtime loads it) beside
-onnxruntime's float time on the same model and batch (median of a few runs). Ablation rows compile O1 with one
-field set to O5's value (``dataclasses.replace``), for every field where the presets differ, at every batch; a
-row marked ``same program`` compiled to byte-identical ``.tpu`` bytes as O1 (the option is not acted on yet).
+onnxruntime's float time on the same model and batch (median of a few runs). Ablation rows, for every field
+where the presets differ and at every batch: ``O1+field`` compiles O1 with that field set to O5's value
+(``dataclasses.replace``), ``O5-field`` O5 with that field set back to O1's (what the field is worth among the
+others: several act only together, e.g. the weight stream needs ``PARALLEL``). A row marked ``same program``
+compiled to byte-identical ``.tpu`` bytes as its preset (the field changes nothing there).
 
 Targets (the compiler issue): ResNet-50 at O5 within 1.3x T_min at batch 1 and 1.4x at batch 8; O1 within 3x
 T_min and O5 at least 1.6x faster than O1 at batch 1; every model compiles at O5 in under 60 s; the simulator
@@ -199,10 +201,11 @@ def benchmark(name: str, batches: list[int], ablation: bool, ort_repeats: int) -
         row["program_names"] = renamed
     print_model(row)
     ort_s = {b: prepared.ort_seconds(b, ort_repeats) for b in batches}
-    o1_programs: dict[int, tuple[dict[str, Any], bytes]] = {}
+    programs: dict[tuple[str, int], bytes] = {}
     jobs: list[tuple[str, CompileParameters, int]] = [(p, PRESETS[p], b) for b in batches for p in PRESETS]
     if ablation:
         ablated = [(f"O1+{f}", dataclasses.replace(O1, **{f: getattr(O5, f)})) for f in ABLATED_FIELDS]
+        ablated += [(f"O5-{f}", dataclasses.replace(O5, **{f: getattr(O1, f)})) for f in ABLATED_FIELDS]
         jobs += [(config, params, b) for b in batches for config, params in ablated]
     for config, params, batch in jobs:
         network.set_batch(batch)
@@ -222,10 +225,10 @@ def benchmark(name: str, batches: list[int], ablation: bool, ort_repeats: int) -
             row["configs"].append(record)
             print_config(record)
             continue
-        if config == "O1":
-            o1_programs[batch] = (measured, program)
-        elif config.startswith("O1+") and batch in o1_programs:
-            record["same_program_as_o1"] = program == o1_programs[batch][1]
+        if config in PRESETS:
+            programs[config, batch] = program
+        elif (config[:2], batch) in programs:  # O1+field beside O1, O5-field beside O5
+            record[f"same_program_as_{config[:2].lower()}"] = program == programs[config[:2], batch]
         record.update(measured)
         record["ratio"] = measured["latency_us"] / bound_us
         if record["ort_s"]:
@@ -254,7 +257,7 @@ def print_config(record: dict[str, Any]) -> None:
     units = " ".join(f"{record['busy_pct'].get(u, 0.0):>7.1f}%" for u in _UNITS)
     ort_ms = f"{1e3 * record['ort_s']:>7.1f}" if record.get("ort_s") else "-".rjust(7)
     ratio = f"{record['sim_over_ort']:>6.1f}x" if "sim_over_ort" in record else "-".rjust(7)
-    same = "  same program as O1" if record.get("same_program_as_o1") else ""
+    same = next((f"  same program as {p}" for p in PRESETS if record.get(f"same_program_as_{p.lower()}")), "")
     print(
         f"{head} {record['compile_s']:>9.2f} {record['latency_us']:>11.1f} {record['t_min_us']:>9.1f} "
         f"{record['ratio']:>5.2f}x {units}  {record['sim_wall_s']:>7.2f} {ort_ms} {ratio}{same}",
@@ -354,7 +357,7 @@ def main(argv: list[str] | None = None) -> int:
     batches = [1] if args.quick else sorted(set(args.batches))
     ablation = "none" if args.quick else args.ablation
     ort_repeats = 3 if args.quick else 7
-    print(f"{HW.name}; ablation fields (O1 with one O5 value): {', '.join(ABLATED_FIELDS)}")
+    print(f"{HW.name}; ablation fields (O1 with one O5 value, O5 with one O1 value): {', '.join(ABLATED_FIELDS)}")
     started = time.perf_counter()
     rows = []
     for name in args.models:

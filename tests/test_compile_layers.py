@@ -232,3 +232,24 @@ def test_batch_too_large_for_the_cache_runs_fused_per_sample(preset: str) -> Non
         assert stored < 0.5 * intermediate
     else:
         assert stored > 0.8 * intermediate
+
+
+def test_slicer_cache_share_splits_the_cache_between_bands_and_weight_stream() -> None:
+    """``slicer.max_cache_utilization``: the share a layer moving bands through DDR keeps for them under O5,
+    the weight stream getting the rest. Other shares give other, equally exact programs; (0, 1] is checked."""
+    _, model, _ = quantize(large_then_small, seeded((4, 96, 96, 8), 0))
+    codes = model.rescale({"x:0": seeded((1, 96, 96, 8), 3)})["x:0"]
+    programs = []
+    for share in (0.25, 1.0):
+        slicer = dataclasses.replace(O5.slicer, max_cache_utilization=share)
+        parameters = dataclasses.replace(O5, slicer=slicer, action_graph_data_transfer_optimization=False)
+        out, _ = _run(model, codes, parameters)
+        assert np.array_equal(out, _golden(model, codes))
+        network, _ = Network.from_quantized_model(model)
+        programs.append(compiler.compile_(HW, network, parameters)[0].program)
+    assert programs[0] != programs[1]
+    for share in (0.0, 1.5):
+        network, _ = Network.from_quantized_model(model)
+        bad = dataclasses.replace(O5, slicer=dataclasses.replace(O5.slicer, max_cache_utilization=share))
+        with pytest.raises(CompilationError, match="max_cache_utilization"):
+            compiler.compile_(HW, network, bad)

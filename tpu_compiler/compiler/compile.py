@@ -47,6 +47,9 @@ def compile_(
     if unknown:
         raise CompilationError(f"no lowering rule for layers {unknown} (known kinds: {sorted(RULES)})")
     check_names(slicing_scheme, {layer.name for layer in net.layers})
+    share = float(parameters.slicer.max_cache_utilization)
+    if not 0 < share <= 1:
+        raise CompilationError(f"slicer.max_cache_utilization must be in (0, 1], got {share}")
     net = rewrite(net, hw)
     views = plan_views(net, cwl)
     buffers, activation_words = _plan_ddr(net, views, cwl)
@@ -54,7 +57,7 @@ def compile_(
     excluded: set[str] = set()
     while True:
         lanes = _constant_lanes(cwl, mirror, activation_words)
-        ctx = Context(hw, buffers, lanes, net.batch, slicing_scheme, _streams_weights(parameters))
+        ctx = Context(hw, buffers, lanes, net.batch, slicing_scheme, _streams_weights(parameters), share)
         order = [layer for layer in net.layers if layer.name not in views.skipped]
         split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
         if parameters.action_graph_data_transfer_optimization:

@@ -55,6 +55,7 @@ class Context:
         batch: int,
         scheme: SlicingScheme | None,
         stream_weights: bool = False,
+        band_share: float = 0.5,
     ):
         self.hw, self.lim = hw, limits_of(hw)
         self.cwl = self.lim.cwl
@@ -62,6 +63,9 @@ class Context:
         self.batch, self.scheme = batch, scheme
         self.ring = Ring(self.lim.cache_words, self.cwl) if stream_weights else None
         """The weight stream (None: each layer's weights go into its own arena)."""
+        self.band_share = band_share
+        """The share of its cache a layer that moves bands through DDR keeps for them when weights stream
+        (the slicer's ``max_cache_utilization``); the stream gets the rest."""
         self._stream_order: list[str] = []
         self._last_use = np.full(self.lim.cache_words, -1, dtype=np.int64)
         """Per cache word, the index of the last layer (in program order) known to use it."""
@@ -99,7 +103,8 @@ class Context:
         ``layers``: (name, inputs) in program order.  A layer whose inputs and output all stay in the cache
         needs little room of its own (it reads and writes them in place): its buffers get an eighth of the
         cache and the stream the rest, so the stream holds several layers' weights ahead of the one
-        computing.  A layer that moves bands through DDR gets half, so its bands stay large.
+        computing.  A layer that moves bands through DDR keeps ``band_share`` (the slicer's
+        ``max_cache_utilization``; O5: half), so its bands stay large.
         """
         if self.ring is None:
             return
@@ -108,7 +113,7 @@ class Context:
         for name, inputs in layers:
             limit = self.arena_limit.get(name, cache)
             kept = all(self._kept(n) for n in (*inputs, name))
-            own = cache // 8 if kept else limit // 2
+            own = cache // 8 if kept else int(limit * self.band_share)
             self.ring_limit[name] = max(limit - own, min(cache // 8, limit // 2))
 
     def stream_slot(self, words: int, what: str) -> int:
