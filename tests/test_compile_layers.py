@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -18,6 +19,7 @@ from tests.quant_helpers import quantize, run_golden, seeded
 from tests.test_quantize_layers import GRAPHS, channel_shuffle
 from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import O1, O5, Segment, TensorAxis
+from tpu_compiler.compiler.parameters import IntermediateInsertion
 
 HW = TPU_128x128_PARAMS
 RNG = np.random.default_rng(7)
@@ -253,3 +255,39 @@ def test_slicer_cache_share_splits_the_cache_between_bands_and_weight_stream() -
         bad = dataclasses.replace(O5, slicer=dataclasses.replace(O5.slicer, max_cache_utilization=share))
         with pytest.raises(CompilationError, match="max_cache_utilization"):
             compiler.compile_(HW, network, bad)
+
+
+W_SE = (_w(3, 3, 8, 32, scale=0.2), _w(32, 8), _w(8, 32))
+
+
+def squeeze_excite_large(x: tf.Tensor) -> tf.Tensor:
+    """EfficientNet's squeeze-and-excitation on a 112x112 map: the swish output, kept in the cache for the
+    final multiply, leaves the global mean too little room, so the cache schedule search keeps it in DDR."""
+    y = tf.nn.conv2d(x, W_SE[0], [1, 1, 1, 1], "SAME")
+    y = y * tf.sigmoid(y)
+    s = tf.sigmoid(tf.matmul(tf.nn.relu(tf.matmul(tf.reduce_mean(y, axis=[1, 2]), W_SE[1])), W_SE[2]))
+    return y * s[:, None, None, :]
+
+
+def test_cache_schedule_search_honours_its_time_limit() -> None:
+    """Past ``time_limit_seconds`` the search stops and the program keeps no activation in the cache."""
+    _, model, _ = quantize(squeeze_excite_large, seeded((2, 112, 112, 8), 0))
+    codes = model.rescale({"x:0": seeded((1, 112, 112, 8), 3)})["x:0"]
+    hurried = dataclasses.replace(
+        O1,
+        shared_cache_schedule_optimizations=dataclasses.replace(
+            O1.shared_cache_schedule_optimizations,
+            configurations=(IntermediateInsertion(depth=16, time_limit_seconds=1e-9),),
+        ),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out, _ = _run(model, codes, O1)  # searched to the end, no warning
+    assert np.array_equal(out, _golden(model, codes))
+    with pytest.warns(UserWarning, match="time_limit_seconds"):
+        out, _ = _run(model, codes, hurried)
+    assert np.array_equal(out, _golden(model, codes))
+    with pytest.warns(UserWarning):
+        stored_hurried, _ = _stored_words(model, 1, hurried)
+    stored, _ = _stored_words(model, 1, O1)
+    assert stored_hurried > stored

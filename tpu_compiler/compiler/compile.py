@@ -11,6 +11,10 @@
 
 from __future__ import annotations
 
+import math
+import time
+import warnings
+
 from pytpu.errors import CompilationError
 from pytpu.executable import DdrSegment, Executable, TensorDescription
 from pytpu.isa import Unit
@@ -55,12 +59,14 @@ def compile_(
     buffers, activation_words = _plan_ddr(net, views, cwl)
     mirror = parameters.ram_io_balancing is BalancingMode.MIRROR and hw.ddr.channels > 1
     excluded: set[str] = set()
+    deadline = _search_deadline(parameters)
+    keep = parameters.action_graph_data_transfer_optimization
     while True:
         lanes = _constant_lanes(cwl, mirror, activation_words)
         ctx = Context(hw, buffers, lanes, net.batch, slicing_scheme, _streams_weights(parameters), share)
         order = [layer for layer in net.layers if layer.name not in views.skipped]
         split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
-        if parameters.action_graph_data_transfer_optimization:
+        if keep:
             _plan_residency(ctx, order, net, views, excluded, split)
         ctx.plan_stream([(layer.name, layer.inputs) for layer in order])
         try:
@@ -71,6 +77,14 @@ def compile_(
             live = ctx.live.get(ctx.emitter.layer, [])
             if not live:
                 raise
+            if time.monotonic() > deadline:  # out of search time: the safe plan, every activation through DDR
+                warnings.warn(
+                    "compile_: the cache schedule search reached its time_limit_seconds; activations of this "
+                    "program go through DDR",
+                    stacklevel=2,
+                )
+                keep = False
+                continue
             excluded.add(max(live, key=lambda name: (buffers[name].sample_words, name)))
     program, spans = resolve(
         ctx.emitter.steps, hw, parameters.dependency_resolution_algorithm, (ACTIVATION_CHANNEL, 0, activation_words)
@@ -116,6 +130,18 @@ def _sample_major_prefix(
         if buffer is not None and buffer.sample_words * net.batch > cache_words // 4:
             split = i + 1
     return split if fusion < 0 else min(split, fusion)
+
+
+def _search_deadline(parameters: CompileParameters) -> float:
+    """When the cache schedule search (which activations stay in the cache) must stop: the smallest positive
+    ``time_limit_seconds`` of the shared cache schedule's configurations from now (-1: no limit).
+
+    The search lowers the network, and while a layer finds too little room beside the kept tensors, keeps the
+    largest of them in DDR and lowers again.  Past the deadline it lowers once more keeping nothing.
+    """
+    limits = [c.time_limit_seconds for c in parameters.shared_cache_schedule_optimizations.configurations]
+    positive = [float(t) for t in limits if t > 0]
+    return time.monotonic() + min(positive) if positive else math.inf
 
 
 def _constant_lanes(cwl: int, mirror: bool, activation_words: int) -> tuple[ConstantLane, ...]:
