@@ -19,6 +19,7 @@ from tests.quant_helpers import quantize, run_golden, seeded
 from tests.test_quantize_layers import GRAPHS, channel_shuffle
 from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import O1, O5, Segment, TensorAxis
+from tpu_compiler.compiler import compile as compile_module
 from tpu_compiler.compiler.parameters import IntermediateInsertion
 
 HW = TPU_128x128_PARAMS
@@ -72,9 +73,7 @@ EXTRA: dict[str, Callable[[tf.Tensor], tf.Tensor]] = {
     f.__name__: f
     for f in (big_conv, strided_dilated, depthwise_multiplier, dense_wide, concat_scales, avg_pool_padding, layout_mix)
 }
-# Quantizer layers the compiler does not lower yet; compiling them is a clear error (test below).
-NOT_LOWERED = {"prelu_per_channel"}
-CASES = {**{k: v for k, v in GRAPHS.items() if k not in NOT_LOWERED}, **EXTRA, "channel_shuffle": channel_shuffle}
+CASES = {**GRAPHS, **EXTRA, "channel_shuffle": channel_shuffle}
 
 
 @cache
@@ -183,14 +182,6 @@ def test_compiling_twice_gives_identical_programs(tmp_path: Any) -> None:
     assert files[0] == files[1]
 
 
-@pytest.mark.parametrize("name", sorted(NOT_LOWERED))
-def test_layers_not_lowered_yet_are_named(name: str) -> None:
-    _, model, _ = quantize(GRAPHS[name], seeded((8, 10, 12, 8), 0))
-    with pytest.raises(CompilationError, match="unknown layer kind 'prelu'"):
-        network, _ = Network.from_quantized_model(model)
-        compiler.compile_(HW, network, O1)
-
-
 def test_user_names_when_several_denote_one_tensor() -> None:
     """An ONNX input and the no-op Cast after it map to one tensor: the program's input keeps the input's name."""
     from dnn_quant import InMemoryQuantizedModel
@@ -261,18 +252,32 @@ W_SE = (_w(3, 3, 8, 32, scale=0.2), _w(32, 8), _w(8, 32))
 
 
 def squeeze_excite_large(x: tf.Tensor) -> tf.Tensor:
-    """EfficientNet's squeeze-and-excitation on a 112x112 map: the swish output, kept in the cache for the
-    final multiply, leaves the global mean too little room, so the cache schedule search keeps it in DDR."""
+    """EfficientNet's squeeze-and-excitation on a 112x112 map: the swish output stays in the cache for the
+    final multiply; the global mean reads it in place."""
     y = tf.nn.conv2d(x, W_SE[0], [1, 1, 1, 1], "SAME")
     y = y * tf.sigmoid(y)
     s = tf.sigmoid(tf.matmul(tf.nn.relu(tf.matmul(tf.reduce_mean(y, axis=[1, 2]), W_SE[1])), W_SE[2]))
     return y * s[:, None, None, :]
 
 
-def test_cache_schedule_search_honours_its_time_limit() -> None:
-    """Past ``time_limit_seconds`` the search stops and the program keeps no activation in the cache."""
+def test_cache_schedule_search_honours_its_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a layer lacks room beside the kept activations the search lowers again keeping fewer; past
+    ``time_limit_seconds`` it stops and keeps none. A layer that reports too little room the first time it
+    is lowered with kept tensors stands in for a large network's."""
     _, model, _ = quantize(squeeze_excite_large, seeded((2, 112, 112, 8), 0))
     codes = model.rescale({"x:0": seeded((1, 112, 112, 8), 3)})["x:0"]
+    stored = _stored_words(model, 1, O1)[0]
+    lower, calls = compile_module._lower, []
+
+    def lacks_room_once(ctx: Any, order: Any, split: int) -> None:
+        calls.append(bool(ctx.resident))
+        if len(calls) == 1 and ctx.resident:
+            ctx.emitter.layer = order[-1].name
+            ctx.live[order[-1].name] = [next(iter(ctx.buffers))]
+            raise CompilationError("too little room")
+        lower(ctx, order, split)
+
+    monkeypatch.setattr(compile_module, "_lower", lacks_room_once)
     hurried = dataclasses.replace(
         O1,
         shared_cache_schedule_optimizations=dataclasses.replace(
@@ -280,14 +285,15 @@ def test_cache_schedule_search_honours_its_time_limit() -> None:
             configurations=(IntermediateInsertion(depth=16, time_limit_seconds=1e-9),),
         ),
     )
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        out, _ = _run(model, codes, O1)  # searched to the end, no warning
-    assert np.array_equal(out, _golden(model, codes))
     with pytest.warns(UserWarning, match="time_limit_seconds"):
         out, _ = _run(model, codes, hurried)
+    assert calls == [True, False]  # lowered again keeping nothing
     assert np.array_equal(out, _golden(model, codes))
+    calls.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _stored_words(model, 1, O1)[0] == stored  # no limit: the search lowers again, no warning
+    assert calls[0] and calls[1]
+    calls.clear()
     with pytest.warns(UserWarning):
-        stored_hurried, _ = _stored_words(model, 1, hurried)
-    stored, _ = _stored_words(model, 1, O1)
-    assert stored_hurried > stored
+        assert _stored_words(model, 1, hurried)[0] > stored

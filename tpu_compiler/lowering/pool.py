@@ -48,18 +48,34 @@ def lower_pool(ctx: Context, layer: Layer) -> None:
     def in_rows(rows: int) -> int:
         return min(h, (rows - 1) * sy + kh)
 
+    # A tensor kept in the cache is read or written in place: it takes no band buffer.
+    in_kept = all(ctx.cached(x, x.at(s, 0)) is not None for s in ctx.samples)
+    out_kept = all(ctx.cached(y, y.at(s, 0)) is not None for s in ctx.samples)
+
+    def in_words(rows: int) -> int:
+        return 0 if in_kept else in_rows(rows) * row_words
+
+    def out_words(rows: int) -> int:
+        return 0 if out_kept else rows * ow * y.wpp
+
     def band_words(rows: int) -> int:
+        return in_words(rows) + out_words(rows)
+
+    def copied_band_words(rows: int) -> int:
         return in_rows(rows) * row_words + rows * ow * y.wpp
 
     bands = row_bands(ctx.scheme, layer.name, oh, (TensorAxis.HEIGHT,))
     if bands is None:
-        per_band, copies = fit_rows(oh, band_words, arena.free, oh, layer.name, "input and output")
+        # Bands sized as if copied even when read in place (when that fits): the next layer can start on
+        # the first bands.
+        sizing = copied_band_words if copied_band_words(1) <= arena.free else band_words
+        per_band, copies = fit_rows(oh, sizing, arena.free, oh, layer.name, "input and output")
         bands = even_bands(oh, per_band)
     else:
         per_band = max(len(b) for b in bands)
         copies = 2 if 2 * band_words(per_band) <= arena.free else 1
     slots = [
-        (arena.alloc(in_rows(per_band) * row_words, "input band"), arena.alloc(per_band * ow * y.wpp, "output band"))
+        (arena.alloc(in_words(per_band), "input band"), arena.alloc(out_words(per_band), "output band"))
         for _ in range(copies)
     ]
     is_avg = layer.kind == "avg_pool"
@@ -72,7 +88,7 @@ def lower_pool(ctx: Context, layer: Layer) -> None:
             step += 1
             iy0 = max(0, band.start * sy - top)
             iy1 = min(h, (band.stop - 1) * sy - top + kh)
-            held = ctx.cached(x, x.at(sample, iy0 * row_words))  # a tensor kept in the cache is read in place
+            held = ctx.cached(x, x.at(sample, iy0 * row_words))
             if held is None:
                 ctx.load(x, x.at(sample, iy0 * row_words), Pattern.contiguous(inbuf, (iy1 - iy0) * row_words))
             else:
