@@ -7,7 +7,7 @@ import pytest
 
 from pytpu.errors import ProgramError
 from pytpu.isa import Pattern, ProgramBuilder, Softmax, Unit, assemble, decode, disassemble, encode
-from pytpu.isa.layouts import exp_table_words, pack_exp_table
+from pytpu.isa.layouts import pack_table32, table32_words
 from pytpu.sim import Simulator
 
 CWL = 128
@@ -39,7 +39,7 @@ def test_softmax_matches_reference(group: int, groups: int) -> None:
     image[:, :group] = codes
     sim.write_cache(SRC, image.reshape(-1))
     sim.write_cache(DST, np.full(groups * words * CWL, 99, dtype=np.int8))
-    sim.write_cache(TABLE, pack_exp_table(table, CWL))
+    sim.write_cache(TABLE, pack_table32(table, CWL))
     b = ProgramBuilder()
     n = groups * words
     b.emit(
@@ -59,7 +59,7 @@ def test_softmax_matches_reference(group: int, groups: int) -> None:
     out = sim.read_cache(DST, n).reshape(groups, words * CWL)
     assert np.array_equal(out[:, :group], reference(codes, table, mult, shift, zo))
     assert (out[:, group:] == 99).all()  # bytes beyond the group's codes are kept
-    assert timeline.cycles == 16 + 2 * n + exp_table_words(CWL)
+    assert timeline.cycles == 16 + 2 * n + table32_words(CWL)
 
 
 def test_softmax_encodes_and_round_trips() -> None:

@@ -175,6 +175,41 @@ def _conv_shape(layer: Layer, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
     return (shapes[0][0], oh, ow, int(weights.shape[-1]))
 
 
+def _conv_transpose_shape(layer: Layer, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    """A stride-1 convolution over the input with ``upsample - 1`` pixels inserted between neighbours, padded
+    by ``pads`` (negative: cropped)."""
+    n, h, w, _ = shapes[0]
+    kh, kw, _, m = layer.arrays["weights"].shape
+    sy, sx = layer.get("upsample", [1, 1])
+    top, bottom, left, right = layer.get("pads", [0, 0, 0, 0])
+    return (n, (h - 1) * sy + 1 + top + bottom - kh + 1, (w - 1) * sx + 1 + left + right - kw + 1, int(m))
+
+
+def _zero_insert_shape(layer: Layer, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    n, h, w, c = shapes[0]
+    sy, sx = layer.get("factors")
+    top, bottom, left, right = layer.get("crop")
+    return (n, (h - 1) * sy + 1 - top - bottom, (w - 1) * sx + 1 - left - right, c)
+
+
+def _resize_shape(layer: Layer, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    out = list(shapes[0])
+    for i, axis in enumerate(layer.get("axes")):
+        out[int(axis) % len(out)] = int(layer.arrays[f"indices.{i}"].shape[0])
+    return tuple(out)
+
+
+def _matmul_shape(layer: Layer, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    a, b = (list(s) for s in shapes)
+    if layer.get("transpose_a"):
+        a[-2], a[-1] = a[-1], a[-2]
+    if layer.get("transpose_b"):
+        b[-2], b[-1] = b[-1], b[-2]
+    if a[-1] != b[-2]:
+        raise CompilationError(f"layer {layer.name!r}: a matmul of {tuple(a)} by {tuple(b)}")
+    return (*np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2])), a[-2], b[-1])
+
+
 def _pool_shape(layer: Layer, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
     n, h, w, c = shapes[0]
     (kh, kw), (sy, sx) = layer.get("kernel"), layer.get("strides")
@@ -207,6 +242,12 @@ SHAPE_RULES = {
     "max_pool": _pool_shape,
     "avg_pool": _pool_shape,
     "layout": _layout_shape,
+    "prelu": lambda layer, shapes: shapes[0],
+    "conv_transpose": _conv_transpose_shape,
+    "zero_insert": _zero_insert_shape,
+    "resize_bilinear": _resize_shape,
+    "matmul": _matmul_shape,
+    "layer_norm": lambda layer, shapes: shapes[0],
 }
 
 

@@ -8,9 +8,9 @@ from pytpu.isa.base import BY_MNEMONIC, BY_OPCODE, Instruction, Space, Span, que
 from pytpu.isa.builder import ProgramBuilder
 from pytpu.isa.dma import Load, Store
 from pytpu.isa.encoding import ISA_VERSION, decode, decode_program, encode, encode_program
-from pytpu.isa.ewp_arith import Add, Lut, Mul, Rescale
+from pytpu.isa.ewp_arith import Add, Interp, Lut, Mul, PRelu, Rescale
 from pytpu.isa.ewp_move import Fill, Move
-from pytpu.isa.ewp_reduce import Softmax
+from pytpu.isa.ewp_reduce import LayerNorm, Softmax
 from pytpu.isa.ewp_window import AvgPool, MaxPool, Pack, Windowed
 from pytpu.isa.fields import LUT_ENTRIES, Field, Kind, Limits, limits_of
 from pytpu.isa.me import Drain, Gemm, LoadWeights
@@ -37,7 +37,9 @@ __all__ = [
     "Fill",
     "Gemm",
     "Instruction",
+    "Interp",
     "Kind",
+    "LayerNorm",
     "LayerSpan",
     "Limits",
     "Load",
@@ -46,6 +48,7 @@ __all__ = [
     "MaxPool",
     "Move",
     "Mul",
+    "PRelu",
     "Pack",
     "Pattern",
     "Program",

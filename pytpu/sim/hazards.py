@@ -31,12 +31,18 @@ import numpy as np
 from pytpu.errors import HazardError
 from pytpu.isa.base import Instruction, queue_of
 from pytpu.isa.dma import Load, Store
-from pytpu.isa.ewp_arith import Add, Lut, Mul, Rescale
+from pytpu.isa.ewp_arith import Add, Interp, Lut, Mul, PRelu, Rescale
 from pytpu.isa.ewp_move import Fill, Move
-from pytpu.isa.ewp_reduce import Softmax
+from pytpu.isa.ewp_reduce import LayerNorm, Softmax
 from pytpu.isa.ewp_window import AvgPool, MaxPool, Pack, Windowed
 from pytpu.isa.fields import Limits
-from pytpu.isa.layouts import exp_table_words, output_stage_words, weight_tile_words
+from pytpu.isa.layouts import (
+    lane_mults_words,
+    norm_params_words,
+    output_stage_words,
+    table32_words,
+    weight_tile_words,
+)
 from pytpu.isa.me import Drain, Gemm, LoadWeights
 from pytpu.isa.program import Program
 from pytpu.isa.units import Ref, Unit
@@ -72,7 +78,22 @@ ACCESS: dict[type[Instruction], Callable[[Any, Limits], tuple[np.ndarray, np.nda
     Move: lambda i, lim: (i.src.addresses(), i.dst.addresses()),
     Fill: lambda i, lim: (_NONE, i.dst.addresses()),
     Softmax: lambda i, lim: (
-        np.concatenate([i.src.addresses(), _span(i.table, exp_table_words(lim.cwl))]),
+        np.concatenate([i.src.addresses(), _span(i.table, table32_words(lim.cwl))]),
+        i.dst.addresses(),
+    ),
+    PRelu: lambda i, lim: (
+        np.concatenate([i.a.addresses(), _span(i.neg, lane_mults_words(lim.cwl))]),
+        i.dst.addresses(),
+    ),
+    Interp: lambda i, lim: (np.concatenate([i.src.addresses() + d for d in i.offsets()]), i.dst.addresses()),
+    LayerNorm: lambda i, lim: (
+        np.concatenate(
+            [
+                i.src.addresses(),
+                _span(i.table, table32_words(lim.cwl)),
+                _span(i.params, norm_params_words(i.channels(lim), lim.cwl)),
+            ]
+        ),
         i.dst.addresses(),
     ),
     Load: lambda i, lim: (_NONE, i.cache.addresses()),

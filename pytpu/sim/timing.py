@@ -26,12 +26,17 @@ import numpy as np
 
 from pytpu.isa.base import Instruction, queue_of
 from pytpu.isa.dma import Load, Store
-from pytpu.isa.ewp_arith import Add, Lut, Mul, Rescale
+from pytpu.isa.ewp_arith import Add, Interp, Lut, Mul, PRelu, Rescale
 from pytpu.isa.ewp_move import Fill, Move
-from pytpu.isa.ewp_reduce import Softmax
+from pytpu.isa.ewp_reduce import LayerNorm, Softmax
 from pytpu.isa.ewp_window import AvgPool, MaxPool, Pack, Windowed
 from pytpu.isa.fields import Limits, limits_of
-from pytpu.isa.layouts import exp_table_words, weight_tile_words
+from pytpu.isa.layouts import (
+    lane_mults_words,
+    norm_params_words,
+    table32_words,
+    weight_tile_words,
+)
 from pytpu.isa.me import Drain, Gemm, LoadWeights
 from pytpu.isa.units import Unit
 from pytpu.params import ModelParameters
@@ -66,10 +71,16 @@ EWP_WORDS: dict[type[Instruction], Callable[[Any, Limits], int]] = {
     Pack: _window_words,
     Move: lambda ins, lim: ins.dst.count,
     Fill: lambda ins, lim: ins.dst.count,
-    Softmax: lambda ins, lim: 2 * ins.src.count + exp_table_words(lim.cwl),
+    Softmax: lambda ins, lim: 2 * ins.src.count + table32_words(lim.cwl),
+    PRelu: lambda ins, lim: ins.dst.count + lane_mults_words(lim.cwl),
+    Interp: lambda ins, lim: ins.taps * ins.dst.count,
+    LayerNorm: lambda ins, lim: (
+        2 * ins.src.count + table32_words(lim.cwl) + norm_params_words(ins.channels(lim), lim.cwl)
+    ),
 }
 """W of each EWP instruction: the larger of the words it reads (every operand, every inside tap, the
-table) and the words it writes.  SOFTMAX reads its source twice (maximum and sum, then the quotients)."""
+table) and the words it writes.  SOFTMAX and LAYERNORM read their source twice (the group's statistics,
+then the results); INTERP reads one word per tap and output word."""
 
 
 class TimingModel:

@@ -14,6 +14,12 @@ of the original (the quantized golden graph).  Rules, applied until none matches
   input can hold, joins the pool's ``pads`` when every window still covers an input position: the max
   pool leaves padding out, and a fill that never exceeds a real code never changes a maximum.
 
+Before them, every transposed convolution (``conv_transpose``) becomes what it is defined as: a
+``zero_insert`` layer (the input with ``upsample - 1`` copies of its zero point between neighbouring pixels,
+cropped by the negative pads; ``lowering.conv_transpose``) and a stride-1 ``conv`` over it with the positive
+pads, the flipped kernel, the bias and the output stage of the layer.  The convolution keeps the layer's
+name; the inserted tensor gets a new one.
+
 Then a convolution reading a network input through an NCHW -> NHWC transpose, that ``lowering.stem``
 can compute from planar rows, is marked ``planar_input``: views keep that input planar for the host.
 
@@ -41,6 +47,8 @@ Rule = Callable[[Network, Layer], list[Layer] | None]
 def rewrite(network: Network, hw: ModelParameters) -> Network:
     """``network`` with every rule applied (itself when none applies)."""
     net = network
+    if any(layer.kind == "conv_transpose" for layer in net.layers):
+        net = _rebuild(net, _conv_transposes_as_convs(net))
     while True:
         layers = _first_match(
             net, (_cancel_inverse_transposes, _commute_pad_transpose, _fold_pad_into_conv, _fold_pad_into_max_pool)
@@ -200,6 +208,36 @@ def _windows_cover(size: int, kernel: int, stride: int, before: int, after: int)
     """Whether every pooling window along one axis covers at least one position of the unpadded input."""
     starts = np.arange(0, size + before + after - kernel + 1, stride) - before
     return bool(((starts + kernel > 0) & (starts < size)).all())
+
+
+def _conv_transposes_as_convs(net: Network) -> list[Layer]:
+    layers: list[Layer] = []
+    for layer in net.layers:
+        if layer.kind != "conv_transpose":
+            layers.append(layer)
+            continue
+        pads = [int(p) for p in layer.get("pads", [0, 0, 0, 0])]
+        factors = [int(f) for f in layer.get("upsample", [1, 1])]
+        crop = [max(-p, 0) for p in pads]
+        config = {k: v for k, v in layer.config.items() if k != "upsample"}
+        config.update(kind="conv", pads=[max(p, 0) for p in pads], strides=[1, 1], dilations=[1, 1], groups=1)
+        inputs = layer.inputs
+        if factors != [1, 1] or any(crop):
+            x = net.tensors[layer.inputs[0]]
+            name = _fresh(net, f"{layer.name}/zero_inserted")
+            inserted = {
+                "kind": "zero_insert",
+                "name": name,
+                "inputs": list(layer.inputs),
+                "factors": factors,
+                "crop": crop,
+                "fill": int(layer.get("pad_code", 0)),
+                "out": {"scale": x.scale, "zero_point": x.zero_point},
+            }
+            layers.append(Layer("zero_insert", name, layer.inputs, inserted))
+            inputs = (name,)
+        layers.append(_with(Layer("conv", layer.name, layer.inputs, config, dict(layer.arrays)), inputs=inputs))
+    return layers
 
 
 def _mark_planar_stems(net: Network, hw: ModelParameters) -> list[Layer] | None:

@@ -10,9 +10,14 @@ from collections.abc import Callable
 
 from tpu_compiler.compiler.context import Context
 from tpu_compiler.lowering.conv import lower_conv
+from tpu_compiler.lowering.conv_transpose import lower_conv_transpose, lower_zero_insert
 from tpu_compiler.lowering.eltwise import lower_add, lower_lut, lower_mul
+from tpu_compiler.lowering.layer_norm import lower_layer_norm
 from tpu_compiler.lowering.layout import lower_concat, lower_layout
+from tpu_compiler.lowering.matmul import lower_matmul
 from tpu_compiler.lowering.pool import lower_pool
+from tpu_compiler.lowering.prelu import lower_prelu
+from tpu_compiler.lowering.resize import lower_resize_bilinear
 from tpu_compiler.lowering.softmax import lower_softmax
 from tpu_compiler.lowering.stem import lower_stem, reads_planar_input
 from tpu_compiler.network import Layer
@@ -38,4 +43,10 @@ RULES: dict[str, Rule] = {
     "avg_pool": lower_pool,
     "layout": lower_layout,
     "softmax": lower_softmax,
+    "prelu": lower_prelu,
+    "conv_transpose": lower_conv_transpose,
+    "zero_insert": lower_zero_insert,
+    "resize_bilinear": lower_resize_bilinear,
+    "matmul": lower_matmul,
+    "layer_norm": lower_layer_norm,
 }

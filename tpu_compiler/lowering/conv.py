@@ -20,11 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from pytpu.errors import CompilationError
-from pytpu.isa import Drain, Gemm, LoadWeights, Pack, Pattern, Unit
+from pytpu.isa import Drain, Gemm, Pack, Pattern, Unit
 from pytpu.isa.layouts import pack_output_stage, pack_weight_tile, weight_tile_words
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
 from tpu_compiler.lowering.bands import even_bands, fit_rows
+from tpu_compiler.lowering.me_stream import MeStream
 from tpu_compiler.network import Layer
 
 
@@ -280,28 +281,6 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         arena.top = mark
 
 
-class _MeStream:
-    """Alternates weight buffers and accumulator halves; defers each DRAIN past the next LOADW."""
-
-    def __init__(self, ctx: Context):
-        self.ctx = ctx
-        self.buf = 0
-        self.half = 0
-        self.pending: Drain | None = None
-
-    def loadw(self, addr: int, tile: np.ndarray) -> int:
-        self.buf ^= 1
-        k, m = tile.shape
-        self.ctx.emit(Unit.ME, LoadWeights(buf=self.buf, addr=addr, k=k, m=m))
-        self.flush()
-        return self.buf
-
-    def flush(self) -> None:
-        if self.pending is not None:
-            self.ctx.emit(Unit.ME, self.pending)
-            self.pending = None
-
-
 def _emit_group(
     ctx: Context,
     layer: Layer,
@@ -317,11 +296,10 @@ def _emit_group(
 ) -> None:
     """Emit ``group``'s tiles over every band; ``stack`` > 1 (whole-map bands only): that many samples per
     step, their input maps one after the other in the band buffer and their rows in one GEMM."""
-    me = _MeStream(ctx)
+    me = MeStream(ctx)
     row_words = g.padded_w * x.wpp
     pad_code = int(layer.get("pad_code", 0))
     zo, lo, hi = y.tensor.zero_point, int(layer.get("lo", -128)), int(layer.get("hi", 127))
-    acc_half = ctx.lim.acc_rows // 2
     max_rows = g.in_rows(max(len(b) for b in bands))
     filled = set()
     w0, w1 = group[0].o0 // ctx.cwl, (group[-1].o1 - 1) // ctx.cwl + 1
@@ -399,10 +377,9 @@ def _emit_group(
             if out_place is not None:
                 outbuf = out_place  # drained straight into the kept output; the store below is then nothing
             for tile in group:
-                acc = me.half * acc_half
-                me.half ^= 1
+                acc = me.next_block()
                 for i, (chunk, addr) in enumerate(zip(tile.chunks, tile.addr, strict=True)):
-                    buf = me.loadw(addr, chunk.tile)
+                    buf = me.loadw(addr, *chunk.tile.shape)
                     k, m = chunk.tile.shape
                     if pack_bufs:
                         base = pack_bufs[slot] + chunk.ky * g.dy * g.ow

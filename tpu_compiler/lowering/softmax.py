@@ -11,7 +11,7 @@ import numpy as np
 
 from pytpu.errors import CompilationError
 from pytpu.isa import Pattern, Softmax, Unit
-from pytpu.isa.layouts import pack_exp_table
+from pytpu.isa.layouts import pack_table32
 from tpu_compiler.compiler.context import Context
 from tpu_compiler.lowering.gather import Side, emit_gather
 from tpu_compiler.network import Layer
@@ -27,7 +27,7 @@ def lower_softmax(ctx: Context, layer: Layer) -> None:
     gwords = -(-group // ctx.cwl)
     last = group - (gwords - 1) * ctx.cwl
     arena = ctx.arena(layer.name)
-    table = ctx.load_constant(arena, pack_exp_table(layer.arrays["table"], ctx.cwl), "exponential table")
+    table = ctx.load_constant(arena, pack_table32(layer.arrays["table"], ctx.cwl), "exponential table")
     mult, shift, zo = int(layer.get("mult")), int(layer.get("shift")), y.tensor.zero_point
 
     def softmax(dst: Pattern, src: Pattern) -> Softmax:

@@ -1,11 +1,12 @@
-"""RESCALE, ADD, MUL and LUT: lane-wise int8 arithmetic over the words the patterns walk."""
+"""RESCALE, ADD, MUL, LUT, PRELU and INTERP: lane-wise int8 arithmetic over the words the patterns walk."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from pytpu.isa.ewp_arith import Add, Lut, Mul, Rescale
+from pytpu.isa.ewp_arith import Add, Interp, Lut, Mul, PRelu, Rescale
 from pytpu.isa.fields import LUT_ENTRIES
+from pytpu.isa.layouts import lane_mults_words, unpack_lane_mults
 from pytpu.isa.pattern import Pattern
 from pytpu.sim.arith import clamp_to_int8, requantize, round_shift
 from pytpu.sim.ops import semantics
@@ -45,3 +46,24 @@ def lut(ins: Lut, state: DeviceState) -> list[Write]:
     table = state.cache[ins.table : ins.table + state.lim.lut_words].reshape(-1)[:LUT_ENTRIES]
     a = state.read_cache(ins.a.addresses(), ins.off, ins.len).astype(np.int64)
     return [Write(CACHE, ins.dst.addresses(), ins.off, table[a + 128])]
+
+
+@semantics(PRelu)
+def prelu(ins: PRelu, state: DeviceState) -> list[Write]:
+    cwl = state.lim.cwl
+    block = state.cache[ins.neg : ins.neg + lane_mults_words(cwl)]
+    negative = unpack_lane_mults(block, cwl)[ins.off : ins.off + ins.len]
+    a = _centred(state, ins.a, ins.off, ins.len, ins.za)
+    mult = np.where(a >= 0, np.int64(ins.pos), negative[None, :])
+    out = clamp_to_int8(round_shift(a * mult, ins.shift), ins.zo, ins.lo, ins.hi)
+    return [Write(CACHE, ins.dst.addresses(), ins.off, out)]
+
+
+@semantics(Interp)
+def interp(ins: Interp, state: DeviceState) -> list[Write]:
+    words = ins.src.addresses()
+    total = np.zeros((words.size, ins.len), dtype=np.int64)
+    for offset, weight in zip(ins.offsets(), ins.weights(), strict=True):
+        total += state.read_cache(words + offset, ins.off, ins.len).astype(np.int64) * weight
+    out = clamp_to_int8(round_shift(total, ins.shift), ins.zo, ins.lo, ins.hi)
+    return [Write(CACHE, ins.dst.addresses(), ins.off, out)]
