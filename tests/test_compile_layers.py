@@ -248,6 +248,64 @@ def test_slicer_cache_share_splits_the_cache_between_bands_and_weight_stream() -
             compiler.compile_(HW, network, bad)
 
 
+def two_branches(x: tf.Tensor) -> tf.Tensor:
+    """A branch of one convolution beside a branch of three: the short branch's result waits three layers
+    for the add that joins them."""
+    a = tf.nn.conv2d(x, _w(1, 1, 8, 16, scale=0.2), [1, 1, 1, 1], "VALID")
+    b = tf.nn.relu(tf.nn.conv2d(x, _w(3, 3, 8, 16, scale=0.2), [1, 1, 1, 1], "SAME"))
+    b = tf.nn.relu(tf.nn.conv2d(b, _w(3, 3, 16, 16, scale=0.1), [1, 1, 1, 1], "SAME"))
+    return a + tf.nn.conv2d(b, _w(1, 1, 16, 16, scale=0.2), [1, 1, 1, 1], "VALID")
+
+
+def test_slicer_analysis_depth_bounds_how_far_ahead_tensors_stay_in_the_cache() -> None:
+    """A tensor stays in the cache only if its consumers run within ``analysis_depth`` layers of its producer
+    (``analysis_depth_branch`` for one with several consumers): at depth 1 the short branch's result goes
+    through DDR, at O5's 10 it stays; both programs are exact."""
+    _, model, _ = quantize(two_branches, seeded((4, 10, 12, 8), 0))
+    codes = model.rescale({"x:0": seeded((2, 10, 12, 8), 3)})["x:0"]
+    stored = {}
+    for depth in (1, 10):
+        slicer = dataclasses.replace(O5.slicer, analysis_depth=depth, analysis_depth_branch=depth)
+        parameters = dataclasses.replace(O5, slicer=slicer)
+        out, _ = _run(model, codes, parameters)
+        assert np.array_equal(out, _golden(model, codes))
+        stored[depth] = _stored_words(model, 2, parameters)[0]
+    output_words = 2 * 10 * 12  # the network's output, stored either way
+    assert stored[10] == output_words
+    assert stored[1] >= output_words + 2 * 10 * 12  # and the short branch's map
+
+
+def wide_convolutions(x: tf.Tensor) -> tf.Tensor:
+    """3x3 convolutions of 128 channels on rows of 128 pixels (several bands: a band's rows fill half the
+    accumulators): about as many array cycles per pixel as DMA cycles to load and store it."""
+    y = tf.nn.relu(tf.nn.conv2d(x, _w(3, 3, 128, 128, scale=0.03), [1, 1, 1, 1], "SAME"))
+    return tf.nn.max_pool2d(tf.nn.conv2d(y, _w(3, 3, 128, 128, scale=0.03), [1, 1, 1, 1], "SAME"), 3, 1, "SAME")
+
+
+def test_round_robin_band_buffers_overlap_loads_with_work() -> None:
+    """``round_robin`` of the shared (array layers) and EWP cache schedules: two copies of the band buffers
+    used in turn, so the DMA loads the next band while a unit works on this one. Without it one copy; under
+    PARALLEL the program is then slower, exact either way."""
+    _, model, _ = quantize(wide_convolutions, seeded((2, 48, 128, 128), 0))
+    codes = model.rescale({"x:0": seeded((1, 48, 128, 128), 3)})["x:0"]
+    base = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)  # every band through DDR
+    times = {}
+    for round_robin in (True, False):
+        parameters = dataclasses.replace(
+            base,
+            shared_cache_schedule_optimizations=dataclasses.replace(
+                base.shared_cache_schedule_optimizations, round_robin=round_robin
+            ),
+            ewp_cache_schedule_optimizations=dataclasses.replace(
+                base.ewp_cache_schedule_optimizations, round_robin=round_robin
+            ),
+        )
+        out, result = _run(model, codes, parameters)
+        assert np.array_equal(out, _golden(model, codes))
+        times[round_robin] = result.execution_time_us
+    assert times[True] < 0.95 * times[False], times
+
+
 W_SE = (_w(3, 3, 8, 32, scale=0.2), _w(32, 8), _w(8, 32))
 
 

@@ -56,6 +56,7 @@ class Context:
         scheme: SlicingScheme | None,
         stream_weights: bool = False,
         band_share: float = 0.5,
+        band_copies: tuple[int, int] = (2, 2),
     ):
         self.hw, self.lim = hw, limits_of(hw)
         self.cwl = self.lim.cwl
@@ -66,6 +67,9 @@ class Context:
         self.band_share = band_share
         """The share of its cache a layer that moves bands through DDR keeps for them when weights stream
         (the slicer's ``max_cache_utilization``); the stream gets the rest."""
+        self.me_copies, self.ewp_copies = band_copies
+        """Copies of the band buffers of array (ME) layers and of EWP layers: 2 (round robin) lets the DMA fill
+        one while a unit works on the other; 1 gives the band all the room (which is all SEQUENTIAL can use)."""
         self._stream_order: list[str] = []
         self._last_use = np.full(self.lim.cache_words, -1, dtype=np.int64)
         """Per cache word, the index of the last layer (in program order) known to use it."""

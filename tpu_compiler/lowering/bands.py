@@ -3,16 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from pytpu.errors import CompilationError
 from tpu_compiler.compiler.slicing import Segment
 
+T = TypeVar("T")
+
 
 def fit_rows(
-    rows: int, words_of: Callable[[int], int], free: int, row_limit: int, layer: str, what: str
+    rows: int,
+    words_of: Callable[[int], int],
+    free: int,
+    row_limit: int,
+    layer: str,
+    what: str,
+    max_copies: int = 2,
 ) -> tuple[int, int]:
-    """The most rows (<= row_limit) whose buffers fit ``free`` words, and how many copies (2: double buffers)."""
-    for copies in (2, 1):
+    """The most rows (<= row_limit) whose buffers fit ``free`` words, and how many copies of the buffers
+    (``max_copies`` when that fits, else 1: the band buffers are used in turn, see ``Context.band_copies``)."""
+    for copies in sorted({max_copies, 1}, reverse=True):
         best = 0
         lo, hi = 1, max(1, min(rows, row_limit))
         while lo <= hi:
@@ -29,6 +39,11 @@ def fit_rows(
     )
 
 
+def copies_for(words: int, free: int, max_copies: int) -> int:
+    """Copies of a band's buffers of ``words`` words: ``max_copies`` when they fit ``free``, else 1."""
+    return max_copies if max_copies * words <= free else 1
+
+
 def even_bands(rows: int, per_band: int) -> list[Segment]:
     count = -(-rows // per_band)
     base, extra = divmod(rows, count)
@@ -38,3 +53,16 @@ def even_bands(rows: int, per_band: int) -> list[Segment]:
         out.append(Segment(at, at + size))
         at += size
     return out
+
+
+def pipeline(count: int, copies: int, load: Callable[[int], T], work: Callable[[int, T], None]) -> None:
+    """Emit ``count`` steps, each its ``load`` (into slot ``i % copies``) then its ``work`` (computation and
+    store). With two copies the next step's load is emitted before this step's work: a DMA lane runs its
+    instructions in order, so a load queued behind this step's store would wait for this step's computation."""
+    loaded: dict[int, T] = {}
+    for i in range(count):
+        if i not in loaded:
+            loaded[i] = load(i)
+        if copies > 1 and i + 1 < count:
+            loaded[i + 1] = load(i + 1)
+        work(i, loaded.pop(i))

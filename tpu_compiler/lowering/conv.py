@@ -24,7 +24,7 @@ from pytpu.isa import Drain, Gemm, Pack, Pattern, Unit
 from pytpu.isa.layouts import pack_output_stage, pack_weight_tile, weight_tile_words
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
-from tpu_compiler.lowering.bands import even_bands, fit_rows
+from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows, pipeline
 from tpu_compiler.lowering.me_stream import MeStream
 from tpu_compiler.network import Layer
 
@@ -255,7 +255,9 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
             tile.params_addr = at
         bands = row_bands(ctx.scheme, layer.name, g.oh, (TensorAxis.HEIGHT,))
         if bands is None:
-            per_band, copies = fit_rows(g.oh, band_words, arena.free, row_limit, layer.name, "input and output")
+            per_band, copies = fit_rows(
+                g.oh, band_words, arena.free, row_limit, layer.name, "input and output", ctx.me_copies
+            )
             bands = even_bands(g.oh, per_band)
         else:
             per_band = max(len(b) for b in bands)
@@ -265,7 +267,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
                     f"{band_words(per_band)} cache words and {per_band * g.ow} accumulator rows; "
                     f"{arena.free} words and {row_limit * g.ow} rows are available"
                 )
-            copies = 2 if 2 * band_words(per_band) <= arena.free else 1
+            copies = copies_for(band_words(per_band), arena.free, ctx.me_copies)
         stack = 1  # samples per GEMM: whole maps of several samples, so each weight tile is loaded once for them
         if not packed and len(bands) == 1:
             while (
@@ -303,105 +305,109 @@ def _emit_group(
     max_rows = g.in_rows(max(len(b) for b in bands))
     filled = set()
     w0, w1 = group[0].o0 // ctx.cwl, (group[-1].o1 - 1) // ctx.cwl + 1
-    step = 0
     all_samples = list(g.samples)
-    for first in range(0, len(all_samples), stack):
-        samples = all_samples[first : first + stack]
-        sample = samples[0]
-        for band in bands:
-            slot = step % len(in_bufs)
-            step += 1
-            inbuf, outbuf = in_bufs[slot], out_bufs[slot]
-            in_stride = max_rows * row_words  # one sample's padded input in the band buffer
-            if (g.left or g.right) and slot not in filled:
-                filled.add(slot)
-                every = ((stack * max_rows, row_words),)
-                if g.left:
-                    ctx.fill(Pattern(inbuf, (*every, (g.left * x.wpp, 1))), pad_code)
-                if g.right:
-                    ctx.fill(Pattern(inbuf + (g.left + g.w) * x.wpp, (*every, (g.right * x.wpp, 1))), pad_code)
-            rows = len(band)
-            iy0 = band.start * g.sy - g.top
-            iy1 = iy0 + g.in_rows(rows)
-            top, bottom = max(0, -iy0), max(0, iy1 - g.h)
-            ry0, ry1 = max(iy0, 0), min(iy1, g.h)
-            in_place = ctx.cached(x, x.at(sample, ry0 * g.w * x.wpp))
-            last = ctx.cached(x, x.at(samples[-1], ry0 * g.w * x.wpp))
-            contiguous = in_place is not None and last == in_place + (len(samples) - 1) * x.sample_words
-            if in_place is not None and contiguous and not (top or bottom or g.left or g.right):
-                inbuf, in_stride = in_place, x.sample_words  # the input band is read where it is kept
-            else:
-                for j, s in enumerate(samples):
-                    at = inbuf + j * in_stride
-                    if top:
-                        ctx.fill(Pattern.contiguous(at, top * row_words), pad_code)
-                    if bottom:
-                        ctx.fill(
-                            Pattern.contiguous(at + (iy1 - iy0 - bottom) * row_words, bottom * row_words), pad_code
-                        )
-                    if ry1 > ry0:
-                        dst = Pattern(
-                            at + (ry0 - iy0) * row_words + g.left * x.wpp, ((ry1 - ry0, row_words), (g.w * x.wpp, 1))
-                        )
-                        ctx.load(x, x.at(s, ry0 * g.w * x.wpp), dst)
-            if pack_bufs:
-                packbuf = pack_bufs[slot]
-                ctx.emit(
-                    Unit.EWP,
-                    Pack(
-                        dst=Pattern.contiguous(packbuf, g.in_rows(rows) * g.ow),
-                        dst_off=0,
-                        src=inbuf,
-                        h=g.in_rows(rows),
-                        w=g.padded_w,
-                        row=row_words,
-                        pix=x.wpp,
-                        oh=g.in_rows(rows),
-                        ow=g.ow,
-                        sy=1,
-                        sx=g.sx,
-                        py=0,
-                        px=0,
-                        kh=1,
-                        kw=g.kw,
-                        dy=1,
-                        dx=g.dx,
-                        src_off=0,
-                        len=x.tensor.channels,
-                        fill=pad_code,
-                    ),
-                )
-            n = len(samples) * rows * g.ow
-            ddr = y.at(sample, band.start * g.ow * y.wpp)
-            out_place = ctx.cached(y, ddr)
-            if out_place is not None:
-                outbuf = out_place  # drained straight into the kept output; the store below is then nothing
-            for tile in group:
-                acc = me.next_block()
-                for i, (chunk, addr) in enumerate(zip(tile.chunks, tile.addr, strict=True)):
-                    buf = me.loadw(addr, *chunk.tile.shape)
-                    k, m = chunk.tile.shape
-                    if pack_bufs:
-                        base = pack_bufs[slot] + chunk.ky * g.dy * g.ow
-                        xs = Pattern(base, ((rows, g.sy * g.ow), (g.ow, 1)))
-                    else:
-                        base = inbuf + chunk.ky * g.dy * row_words + chunk.kx * g.dx * x.wpp + chunk.word
-                        walk = ((rows, g.sy * row_words), (g.ow, g.sx * x.wpp))
-                        xs = Pattern(base, ((len(samples), in_stride), *walk) if len(samples) > 1 else walk)
-                    ctx.emit(Unit.ME, Gemm(buf=buf, x=xs, off=chunk.off, k=k, m=m, acc=acc, accumulate=int(i > 0)))
-                me.pending = Drain(
-                    acc=acc,
-                    m=tile.o1 - tile.o0,
-                    params=tile.params_addr,
-                    zo=zo,
-                    lo=lo,
-                    hi=hi,
-                    dst=Pattern(outbuf + tile.o0 // ctx.cwl, ((n, y.wpp),)),
-                    off=tile.o0 % ctx.cwl,
-                )
-            me.flush()
-            if (w0, w1) == (0, y.wpp):
-                ctx.store(y, ddr, Pattern.contiguous(outbuf, n * y.wpp))
-            else:  # only this group's words of each pixel
-                words = ((n, y.wpp), (w1 - w0, 1))
-                ctx.store(y, Pattern(ddr + w0, words), Pattern(outbuf + w0, words))
+    steps = [(all_samples[f : f + stack], band) for f in range(0, len(all_samples), stack) for band in bands]
+
+    def load(index: int) -> tuple[int, int]:
+        """Fill and load step ``index``'s input band into its slot; where its rows are read, and the stride
+        between samples there."""
+        samples, band = steps[index]
+        slot = index % len(in_bufs)
+        inbuf = in_bufs[slot]
+        in_stride = max_rows * row_words  # one sample's padded input in the band buffer
+        if (g.left or g.right) and slot not in filled:
+            filled.add(slot)
+            every = ((stack * max_rows, row_words),)
+            if g.left:
+                ctx.fill(Pattern(inbuf, (*every, (g.left * x.wpp, 1))), pad_code)
+            if g.right:
+                ctx.fill(Pattern(inbuf + (g.left + g.w) * x.wpp, (*every, (g.right * x.wpp, 1))), pad_code)
+        iy0 = band.start * g.sy - g.top
+        iy1 = iy0 + g.in_rows(len(band))
+        top, bottom = max(0, -iy0), max(0, iy1 - g.h)
+        ry0, ry1 = max(iy0, 0), min(iy1, g.h)
+        in_place = ctx.cached(x, x.at(samples[0], ry0 * g.w * x.wpp))
+        last = ctx.cached(x, x.at(samples[-1], ry0 * g.w * x.wpp))
+        contiguous = in_place is not None and last == in_place + (len(samples) - 1) * x.sample_words
+        if in_place is not None and contiguous and not (top or bottom or g.left or g.right):
+            return in_place, x.sample_words  # the input band is read where it is kept
+        for j, s in enumerate(samples):
+            at = inbuf + j * in_stride
+            if top:
+                ctx.fill(Pattern.contiguous(at, top * row_words), pad_code)
+            if bottom:
+                ctx.fill(Pattern.contiguous(at + (iy1 - iy0 - bottom) * row_words, bottom * row_words), pad_code)
+            if ry1 > ry0:
+                dst = Pattern(at + (ry0 - iy0) * row_words + g.left * x.wpp, ((ry1 - ry0, row_words), (g.w * x.wpp, 1)))
+                ctx.load(x, x.at(s, ry0 * g.w * x.wpp), dst)
+        return inbuf, in_stride
+
+    def work(index: int, loaded: tuple[int, int]) -> None:
+        samples, band = steps[index]
+        inbuf, in_stride = loaded
+        slot = index % len(in_bufs)
+        outbuf = out_bufs[slot]
+        sample, rows = samples[0], len(band)
+        if pack_bufs:
+            packbuf = pack_bufs[slot]
+            ctx.emit(
+                Unit.EWP,
+                Pack(
+                    dst=Pattern.contiguous(packbuf, g.in_rows(rows) * g.ow),
+                    dst_off=0,
+                    src=inbuf,
+                    h=g.in_rows(rows),
+                    w=g.padded_w,
+                    row=row_words,
+                    pix=x.wpp,
+                    oh=g.in_rows(rows),
+                    ow=g.ow,
+                    sy=1,
+                    sx=g.sx,
+                    py=0,
+                    px=0,
+                    kh=1,
+                    kw=g.kw,
+                    dy=1,
+                    dx=g.dx,
+                    src_off=0,
+                    len=x.tensor.channels,
+                    fill=pad_code,
+                ),
+            )
+        n = len(samples) * rows * g.ow
+        ddr = y.at(sample, band.start * g.ow * y.wpp)
+        out_place = ctx.cached(y, ddr)
+        if out_place is not None:
+            outbuf = out_place  # drained straight into the kept output; the store below is then nothing
+        for tile in group:
+            acc = me.next_block()
+            for i, (chunk, addr) in enumerate(zip(tile.chunks, tile.addr, strict=True)):
+                buf = me.loadw(addr, *chunk.tile.shape)
+                k, m = chunk.tile.shape
+                if pack_bufs:
+                    base = pack_bufs[slot] + chunk.ky * g.dy * g.ow
+                    xs = Pattern(base, ((rows, g.sy * g.ow), (g.ow, 1)))
+                else:
+                    base = inbuf + chunk.ky * g.dy * row_words + chunk.kx * g.dx * x.wpp + chunk.word
+                    walk = ((rows, g.sy * row_words), (g.ow, g.sx * x.wpp))
+                    xs = Pattern(base, ((len(samples), in_stride), *walk) if len(samples) > 1 else walk)
+                ctx.emit(Unit.ME, Gemm(buf=buf, x=xs, off=chunk.off, k=k, m=m, acc=acc, accumulate=int(i > 0)))
+            me.pending = Drain(
+                acc=acc,
+                m=tile.o1 - tile.o0,
+                params=tile.params_addr,
+                zo=zo,
+                lo=lo,
+                hi=hi,
+                dst=Pattern(outbuf + tile.o0 // ctx.cwl, ((n, y.wpp),)),
+                off=tile.o0 % ctx.cwl,
+            )
+        me.flush()
+        if (w0, w1) == (0, y.wpp):
+            ctx.store(y, ddr, Pattern.contiguous(outbuf, n * y.wpp))
+        else:  # only this group's words of each pixel
+            words = ((n, y.wpp), (w1 - w0, 1))
+            ctx.store(y, Pattern(ddr + w0, words), Pattern(outbuf + w0, words))
+
+    pipeline(len(steps), len(in_bufs), load, work)

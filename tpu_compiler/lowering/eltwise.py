@@ -16,6 +16,7 @@ from pytpu.isa.layouts import pack_lut
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.memory import Arena
 from tpu_compiler.compiler.patterns import compress
+from tpu_compiler.lowering.bands import copies_for, pipeline
 from tpu_compiler.network import Layer
 
 Make = Callable[[Pattern, list[Pattern], int, int], Instruction]
@@ -44,14 +45,14 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
         return spans + (p1 - p0) * y.wpp
 
     chunk = pixels
-    while chunk > 1 and 2 * chunk_words(0, chunk) > arena.free:
+    while chunk > 1 and ctx.ewp_copies * chunk_words(0, chunk) > arena.free:
         chunk = -(-chunk // 2)
     if chunk_words(0, chunk) > arena.free:
         raise CompilationError(
             f"layer {layer.name!r} cannot be placed: one pixel needs {chunk_words(0, 1)} cache words, "
             f"{arena.free} are free"
         )
-    copies = 2 if 2 * chunk_words(0, chunk) <= arena.free else 1
+    copies = copies_for(chunk_words(0, chunk), arena.free, ctx.ewp_copies)
     sizes = [
         max((int(m[p : p + chunk].max()) - int(m[p : p + chunk].min()) + 1) for p in range(0, pixels, chunk))
         for m in maps
@@ -63,27 +64,32 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
         )
         for _ in range(copies)
     ]
-    step = 0
-    for sample in ctx.samples:
-        for p0 in range(0, pixels, chunk):
-            p1 = min(pixels, p0 + chunk)
-            ins_at, out_at = slots[step % copies]
-            step += 1
-            # Tensors kept in the cache are read and written where they are.
-            kept = ctx.cached(y, y.at(sample, p0 * y.wpp))
-            out_at = out_at if kept is None else kept
-            columns = [_words(out_at, np.arange(p1 - p0), y.wpp)]
-            for s, m, at in zip(sources, maps, ins_at, strict=True):
-                first, last = int(m[p0:p1].min()), int(m[p0:p1].max())
-                held = ctx.cached(s, s.at(sample, first * s.wpp))
-                if held is None:
-                    ctx.load(s, s.at(sample, first * s.wpp), Pattern.contiguous(at, (last - first + 1) * s.wpp))
-                else:
-                    at = held
-                columns.append(_words(at, m[p0:p1] - first, s.wpp))
-            for patterns in compress(columns):
-                ctx.emit(Unit.EWP, make(patterns[0], list(patterns[1:]), 0, lanes))
-            ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(out_at, (p1 - p0) * y.wpp))
+    steps = [(sample, p0, min(pixels, p0 + chunk)) for sample in ctx.samples for p0 in range(0, pixels, chunk)]
+
+    def load(index: int) -> list[np.ndarray]:
+        """The operands' words of step ``index``: where they are kept in the cache, else loaded."""
+        sample, p0, p1 = steps[index]
+        columns = []
+        for s, m, at in zip(sources, maps, slots[index % copies][0], strict=True):
+            first, last = int(m[p0:p1].min()), int(m[p0:p1].max())
+            held = ctx.cached(s, s.at(sample, first * s.wpp))
+            if held is None:
+                ctx.load(s, s.at(sample, first * s.wpp), Pattern.contiguous(at, (last - first + 1) * s.wpp))
+            else:
+                at = held
+            columns.append(_words(at, m[p0:p1] - first, s.wpp))
+        return columns
+
+    def work(index: int, operands: list[np.ndarray]) -> None:
+        sample, p0, p1 = steps[index]
+        # Tensors kept in the cache are read and written where they are.
+        kept = ctx.cached(y, y.at(sample, p0 * y.wpp))
+        out_at = slots[index % copies][1] if kept is None else kept
+        for patterns in compress([_words(out_at, np.arange(p1 - p0), y.wpp), *operands]):
+            ctx.emit(Unit.EWP, make(patterns[0], list(patterns[1:]), 0, lanes))
+        ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(out_at, (p1 - p0) * y.wpp))
+
+    pipeline(len(steps), copies, load, work)
 
 
 def _words(base: int, pixels: np.ndarray, wpp: int) -> np.ndarray:

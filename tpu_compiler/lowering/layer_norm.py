@@ -28,7 +28,7 @@ def lower_layer_norm(ctx: Context, layer: Layer) -> None:
     block = pack_norm_params(layer.arrays["bias"], layer.arrays["mult"], layer.arrays["shift"], cwl)
     params = ctx.load_constant(arena, block, "per-channel parameters")
     pixels, wpp = x.tensor.positions, x.wpp
-    per, copies = fit_rows(pixels, lambda n: 2 * n * wpp, arena.free, pixels, layer.name, "rows")
+    per, copies = fit_rows(pixels, lambda n: 2 * n * wpp, arena.free, pixels, layer.name, "rows", ctx.ewp_copies)
     slots = [(arena.alloc(per * wpp, "input rows"), arena.alloc(per * wpp, "output rows")) for _ in range(copies)]
     step = 0
     for sample in ctx.samples:

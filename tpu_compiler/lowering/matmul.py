@@ -69,7 +69,8 @@ def lower_matmul(ctx: Context, layer: Layer) -> None:
     # Whole: the right matrix and its tiles (and with transpose_a the left matrix and its rows); in bands of
     # rows: the left rows (as stored) and the output, twice.
     whole = b_words + sum(tile_words) + (a_words + n_rows * rows_wpp if ta else 0)
-    per_row = (0 if ta else a.wpp) + 2 * y.wpp
+    copies = ctx.me_copies
+    per_row = (0 if ta else a.wpp) + copies * y.wpp
     band = min(n_rows, n_step, (arena.free - whole) // per_row)
     if band < 1:
         raise CompilationError(
@@ -80,7 +81,7 @@ def lower_matmul(ctx: Context, layer: Layer) -> None:
     tile_at = [arena.alloc(words, "weight tile") for words in tile_words]
     a_at = arena.alloc(a_words if ta else band * a.wpp, "left matrix")
     rows_at = arena.alloc(n_rows * rows_wpp, "left rows") if ta else a_at
-    out_at = [arena.alloc(band * y.wpp, "output rows") for _ in range(2)]
+    out_at = [arena.alloc(band * y.wpp, "output rows") for _ in range(copies)]
     zo, lo, hi = y.tensor.zero_point, int(layer.get("lo", -128)), int(layer.get("hi", 127))
     me = MeStream(ctx)
     step = 0
@@ -117,7 +118,7 @@ def lower_matmul(ctx: Context, layer: Layer) -> None:
                     stride = a.wpp
                 ddr = y.at(sample, flat * out_words + n0 * y.wpp)
                 kept = ctx.cached(y, ddr)
-                out = out_at[step % 2] if kept is None else kept
+                out = out_at[step % copies] if kept is None else kept
                 step += 1
                 for m0, m1 in m_chunks:
                     acc = me.next_block()

@@ -11,8 +11,8 @@ import numpy as np
 
 from pytpu.isa import AvgPool, MaxPool, Pattern, Unit
 from tpu_compiler.compiler.context import Context
-from tpu_compiler.compiler.slicing import TensorAxis, row_bands
-from tpu_compiler.lowering.bands import even_bands, fit_rows
+from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
+from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows, pipeline
 from tpu_compiler.network import Layer
 
 
@@ -69,11 +69,11 @@ def lower_pool(ctx: Context, layer: Layer) -> None:
         # Bands sized as if copied even when read in place (when that fits): the next layer can start on
         # the first bands.
         sizing = copied_band_words if copied_band_words(1) <= arena.free else band_words
-        per_band, copies = fit_rows(oh, sizing, arena.free, oh, layer.name, "input and output")
+        per_band, copies = fit_rows(oh, sizing, arena.free, oh, layer.name, "input and output", ctx.ewp_copies)
         bands = even_bands(oh, per_band)
     else:
         per_band = max(len(b) for b in bands)
-        copies = 2 if 2 * band_words(per_band) <= arena.free else 1
+        copies = copies_for(band_words(per_band), arena.free, ctx.ewp_copies)
     slots = [
         (arena.alloc(in_words(per_band), "input band"), arena.alloc(out_words(per_band), "output band"))
         for _ in range(copies)
@@ -81,61 +81,70 @@ def lower_pool(ctx: Context, layer: Layer) -> None:
     is_avg = layer.kind == "avg_pool"
     mult = np.asarray(layer.arrays.get("mult", np.zeros((oh, ow))), dtype=np.int64).reshape(oh, ow)
     shift = np.asarray(layer.arrays.get("shift", np.zeros((oh, ow))), dtype=np.int64).reshape(oh, ow)
-    step = 0
-    for sample in ctx.samples:
-        for band in bands:
-            inbuf, outbuf = slots[step % copies]
-            step += 1
-            iy0 = max(0, band.start * sy - top)
-            iy1 = min(h, (band.stop - 1) * sy - top + kh)
-            held = ctx.cached(x, x.at(sample, iy0 * row_words))
-            if held is None:
-                ctx.load(x, x.at(sample, iy0 * row_words), Pattern.contiguous(inbuf, (iy1 - iy0) * row_words))
-            else:
-                inbuf = held
-            kept = ctx.cached(y, y.at(sample, band.start * ow * y.wpp))
-            outbuf = outbuf if kept is None else kept
-            pieces = _rectangles(mult, shift, band.start, band.stop) if is_avg else [(band.start, band.stop, 0, ow)]
-            for r0, r1, c0, c1 in pieces:
-                for word in range(x.wpp):
-                    lanes = min(ctx.cwl, c - word * ctx.cwl)
-                    dst = Pattern(
-                        outbuf + ((r0 - band.start) * ow + c0) * y.wpp + word, ((r1 - r0, ow * y.wpp), (c1 - c0, y.wpp))
+    steps = [(sample, band) for sample in ctx.samples for band in bands]
+
+    def rows_of(band: Segment) -> tuple[int, int]:
+        return max(0, band.start * sy - top), min(h, (band.stop - 1) * sy - top + kh)
+
+    def load(index: int) -> int:
+        sample, band = steps[index]
+        iy0, iy1 = rows_of(band)
+        held = ctx.cached(x, x.at(sample, iy0 * row_words))
+        if held is not None:
+            return held
+        inbuf = slots[index % copies][0]
+        ctx.load(x, x.at(sample, iy0 * row_words), Pattern.contiguous(inbuf, (iy1 - iy0) * row_words))
+        return inbuf
+
+    def work(index: int, inbuf: int) -> None:
+        sample, band = steps[index]
+        iy0, iy1 = rows_of(band)
+        outbuf = slots[index % copies][1]
+        kept = ctx.cached(y, y.at(sample, band.start * ow * y.wpp))
+        outbuf = outbuf if kept is None else kept
+        pieces = _rectangles(mult, shift, band.start, band.stop) if is_avg else [(band.start, band.stop, 0, ow)]
+        for r0, r1, c0, c1 in pieces:
+            for word in range(x.wpp):
+                lanes = min(ctx.cwl, c - word * ctx.cwl)
+                dst = Pattern(
+                    outbuf + ((r0 - band.start) * ow + c0) * y.wpp + word, ((r1 - r0, ow * y.wpp), (c1 - c0, y.wpp))
+                )
+                window = dict(
+                    dst=dst,
+                    src=inbuf + word,
+                    h=iy1 - iy0,
+                    w=w,
+                    row=row_words,
+                    pix=x.wpp,
+                    oh=r1 - r0,
+                    ow=c1 - c0,
+                    sy=sy,
+                    sx=sx,
+                    py=top - r0 * sy + iy0,
+                    px=left - c0 * sx,
+                    kh=kh,
+                    kw=kw,
+                    dy=1,
+                    dx=1,
+                )
+                if is_avg:
+                    ctx.emit(
+                        Unit.EWP,
+                        AvgPool(
+                            **window,
+                            za=int(layer.get("in_zero_point", 0)),
+                            mult=int(mult[r0, c0]),
+                            shift=int(shift[r0, c0]),
+                            zo=y.tensor.zero_point,
+                            lo=-128,
+                            hi=127,
+                            off=0,
+                            len=lanes,
+                        ),
                     )
-                    window = dict(
-                        dst=dst,
-                        src=inbuf + word,
-                        h=iy1 - iy0,
-                        w=w,
-                        row=row_words,
-                        pix=x.wpp,
-                        oh=r1 - r0,
-                        ow=c1 - c0,
-                        sy=sy,
-                        sx=sx,
-                        py=top - r0 * sy + iy0,
-                        px=left - c0 * sx,
-                        kh=kh,
-                        kw=kw,
-                        dy=1,
-                        dx=1,
-                    )
-                    if is_avg:
-                        ctx.emit(
-                            Unit.EWP,
-                            AvgPool(
-                                **window,
-                                za=int(layer.get("in_zero_point", 0)),
-                                mult=int(mult[r0, c0]),
-                                shift=int(shift[r0, c0]),
-                                zo=y.tensor.zero_point,
-                                lo=-128,
-                                hi=127,
-                                off=0,
-                                len=lanes,
-                            ),
-                        )
-                    else:
-                        ctx.emit(Unit.EWP, MaxPool(**window, off=0, len=lanes))
-            n = len(band) * ow
-            ctx.store(y, y.at(sample, band.start * ow * y.wpp), Pattern.contiguous(outbuf, n * y.wpp))
+                else:
+                    ctx.emit(Unit.EWP, MaxPool(**window, off=0, len=lanes))
+        n = len(band) * ow
+        ctx.store(y, y.at(sample, band.start * ow * y.wpp), Pattern.contiguous(outbuf, n * y.wpp))
+
+    pipeline(len(steps), copies, load, work)

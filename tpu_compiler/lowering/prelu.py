@@ -26,7 +26,8 @@ def lower_prelu(ctx: Context, layer: Layer) -> None:
         for w in range(y.wpp)
     ]
     pixels = y.tensor.positions
-    per, copies = fit_rows(pixels, lambda n: n * (x.wpp + y.wpp), arena.free, pixels, layer.name, "pixels")
+    words = x.wpp + y.wpp
+    per, copies = fit_rows(pixels, lambda n: n * words, arena.free, pixels, layer.name, "pixels", ctx.ewp_copies)
     slots = [(arena.alloc(per * x.wpp, "input"), arena.alloc(per * y.wpp, "output")) for _ in range(copies)]
     step = 0
     for sample in ctx.samples:

@@ -231,7 +231,7 @@ def _lower_stored(ctx: Context, layer: Layer, plan: _Plan) -> None:
         lowest = np.lib.stride_tricks.sliding_window_view(first, min(n, rows)).min(axis=1)
         return int((highest - lowest).max() + 1) * in_row + n * out_row
 
-    per_band, copies = fit_rows(rows, words_of, arena.free, rows, layer.name, "input and output")
+    per_band, copies = fit_rows(rows, words_of, arena.free, rows, layer.name, "input and output", ctx.ewp_copies)
     bands = even_bands(rows, per_band)
     in_words = max(b - a for a, b in (plan.in_span(band.start, band.stop) for band in bands)) * in_row
     slots = [

@@ -41,7 +41,7 @@ from pytpu.params import ModelParameters
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.memory import Arena
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
-from tpu_compiler.lowering.bands import even_bands, fit_rows
+from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows
 from tpu_compiler.network import Layer
 
 PLANAR_INPUT = "planar_input"
@@ -503,7 +503,9 @@ def _bands(ctx: Context, layer: Layer, plan: StemPlan, free: int) -> tuple[int, 
     row_limit = min(ctx.lim.max_rows, ctx.lim.acc_rows // 2) // plan.groups
     bands = row_bands(ctx.scheme, layer.name, oh, (TensorAxis.HEIGHT,))
     if bands is None:
-        per_band, copies = fit_rows(oh, plan.band_words, free, row_limit, layer.name, "rows and window words")
+        per_band, copies = fit_rows(
+            oh, plan.band_words, free, row_limit, layer.name, "rows and window words", ctx.me_copies
+        )
         return per_band, copies, even_bands(oh, per_band)
     per_band = max(len(b) for b in bands)
     if per_band > row_limit or plan.band_words(per_band) > free:
@@ -512,7 +514,7 @@ def _bands(ctx: Context, layer: Layer, plan: StemPlan, free: int) -> tuple[int, 
             f"{plan.band_words(per_band)} cache words and {per_band * plan.groups} accumulator rows; "
             f"{free} words and {row_limit * plan.groups} rows are available"
         )
-    return per_band, 2 if 2 * plan.band_words(per_band) <= free else 1, bands
+    return per_band, copies_for(plan.band_words(per_band), free, ctx.me_copies), bands
 
 
 def _load_constants(ctx: Context, layer: Layer, plan: StemPlan, arena: Arena) -> tuple[list[int], int]:
