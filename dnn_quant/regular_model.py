@@ -119,11 +119,15 @@ class RegularModel:
         return result
 
     def quantize(self, thresholds: dict[str, Any]) -> InMemoryQuantizedModel:
-        """The integer model for these thresholds."""
+        """The integer model for these thresholds (with the learned weight rounding and bias offsets of
+        fine-tuned ones: their ``weights`` entries)."""
+        from dnn_quant.fine_tuning.rounding import learned_layers, quantize_layer
+
         thresholds_file.check(thresholds)
         thresholds_file.match(thresholds, self.calibrated)
+        learned = learned_layers(self.float_layers, thresholds)
         qparams = self.qparams(thresholds)
-        layers = [layer.quantize(qparams.__getitem__) for layer in self.float_layers]
+        layers = [quantize_layer(layer, qparams.__getitem__, learned.get(layer.name)) for layer in self.float_layers]
         inputs = {name: (shape, qparams[name]) for name, shape in self.graph.inputs.items()}
         return InMemoryQuantizedModel(layers, inputs, list(self.graph.outputs), self.anchors_mapping)
 
@@ -136,16 +140,21 @@ class RegularModel:
     ) -> dict[str, Any]:
         """Train the thresholds against the float model's outputs; returns those of the best checkpoint.
 
-        A network simulating the integer model learns every tensor's range (straight-through gradients, Adam)
-        to bring its outputs closer to the float model's; the best epoch (0: the thresholds given) is judged
-        on 20% of the samples, held out at random. ``working_dir`` receives TensorBoard logs (``logs/``), the
-        thresholds after every epoch (``checkpoints/``) and ``history.json``; '' means a new temporary
-        directory, kept. See docs/quantization.md, "Fine-tuning".
+        A network simulating the integer model learns, in three phases of ``fine_tuning_epochs`` epochs each,
+        every tensor's range (straight-through gradients, Adam, on the output error), then, from the best ranges,
+        an offset to every bias of its convolution and dense layers, then with them the rounding of every
+        weight (up or down, AdaRound; on each layer's own error; the thresholds' ``weights`` entries). The best
+        epoch of any phase (0: the thresholds given) is judged on 20% of the samples, held out at random.
+        ``working_dir`` receives TensorBoard logs (``logs/``), the thresholds after every epoch
+        (``checkpoints/``) and ``history.json``; '' means a new temporary directory, kept. See
+        docs/quantization.md, "Fine-tuning".
         """
         from dnn_quant.fine_tuning import fine_tune
+        from dnn_quant.fine_tuning.rounding import learned_layers
 
         thresholds_file.check(thresholds)
         thresholds_file.match(thresholds, self.calibrated)
+        learned_layers(self.float_layers, thresholds)
         data = validate(fine_tuning_data, self.graph.inputs, "fine-tuning data")
         return fine_tune(self.graph, self.float_layers, thresholds, data, fine_tuning_epochs, working_dir)
 

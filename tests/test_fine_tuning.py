@@ -3,7 +3,10 @@ bad input; and the manual's four ways to quantize (chapter 5) on the Fashion-MNI
 
 from __future__ import annotations
 
+import base64
 import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,8 @@ import tensorflow as tf
 
 from dnn_quant import QuantizedModel, RegularModel
 from dnn_quant.layers.base import FloatLayer
+from dnn_quant.layers.conv import Conv, FloatConv
+from dnn_quant.thresholds import weights_entry
 from onnx_direct import onnx_to_tf
 from pytpu.errors import QuantizationError
 from tests.quant_helpers import graph_def, run_float, run_golden, seeded, sqnr_db
@@ -56,13 +61,21 @@ def outliers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"gd": gd, "regular": regular, "calibrated": calibrated, "tuned": tuned, "dir": directory}
 
 
-def test_thresholds_have_the_calibrate_format(outliers: dict[str, Any]) -> None:
-    tuned, calibrated = outliers["tuned"], outliers["calibrated"]
+def test_thresholds_have_the_calibrate_format(outliers: dict[str, Any], tmp_path: Path) -> None:
+    """calibrate's entries, plus the documented ``weights`` field on the tensors convolutions are calibrated as."""
+    tuned, calibrated, regular = outliers["tuned"], outliers["calibrated"], outliers["regular"]
     assert set(tuned) == set(calibrated)
-    for entry in tuned.values():
-        assert set(entry) == {"min", "max", "method"} and entry["method"] == "fine_tune"
+    linear = {layer.calibrated_as for layer in regular.float_layers if isinstance(layer, FloatConv)}
+    for name, entry in tuned.items():
+        assert set(entry) - {"weights"} == {"min", "max", "method"} and entry["method"] == "fine_tune"
         assert isinstance(entry["min"], float) and entry["min"] <= 0.0 <= entry["max"]
-    assert isinstance(outliers["regular"].quantize(tuned), QuantizedModel)
+        if "weights" in entry:
+            assert name in linear and set(entry["weights"]) <= {"count", "round_up", "bias_offset"}
+    assert any("weights" in entry for entry in tuned.values())  # the rounding phase won here
+    RegularModel.dump_thresholds(str(tmp_path / "tuned.json"), tuned)
+    assert json.loads((tmp_path / "tuned.json").read_text())["version"] == 2
+    assert RegularModel.load_thresholds(str(tmp_path / "tuned.json")) == tuned
+    assert isinstance(regular.quantize(tuned), QuantizedModel)
 
 
 def test_loss_decreases_and_the_glitches_are_clipped(outliers: dict[str, Any]) -> None:
@@ -83,18 +96,22 @@ def test_fine_tuned_integer_model_beats_max_calibration(outliers: dict[str, Any]
 def test_logs_and_checkpoints(outliers: dict[str, Any]) -> None:
     directory = outliers["dir"]
     checkpoints = sorted(p.name for p in (directory / "checkpoints").iterdir())
-    assert checkpoints == ["best.json"] + [f"epoch_{i:03d}.json" for i in range(6)]
+    # epoch 0, five epochs of ranges, five of bias offsets, five of rounding
+    assert checkpoints == ["best.json"] + [f"epoch_{i:03d}.json" for i in range(16)]
     assert RegularModel.load_thresholds(str(directory / "checkpoints" / "best.json")) == outliers["tuned"]
-    best = json.loads((directory / "history.json").read_text())["best_epoch"]
+    history = json.loads((directory / "history.json").read_text())
+    best = history["best_epoch"]
+    assert [e["phase"] for e in history["epochs"]] == ["given"] + ["ranges"] * 5 + ["bias"] * 5 + ["rounding"] * 5
     assert RegularModel.load_thresholds(str(directory / "checkpoints" / f"epoch_{best:03d}.json")) == outliers["tuned"]
+    assert history["epochs"][best]["eval_loss"] == min(e["eval_loss"] for e in history["epochs"])
     tags: dict[str, int] = {}
     for events in (directory / "logs").glob("events.out.tfevents.*"):
         for record in tf.data.TFRecordDataset(str(events)):
             event = tf.compat.v1.Event.FromString(record.numpy())
             for value in event.summary.value:
                 tags[value.tag] = tags.get(value.tag, 0) + 1
-    assert tags["loss"] == 8 * 5  # 32 training samples in batches of 4, five epochs
-    assert tags["epoch/eval_sqnr_db"] == 6 and tags["epoch/train_loss"] == 5
+    assert tags["loss"] == 8 * 15  # 32 training samples in batches of 4, five epochs in each phase
+    assert tags["epoch/eval_sqnr_db"] == 16 and tags["epoch/train_loss"] == 15
 
 
 @pytest.mark.parametrize("name", sorted(GRAPHS))
@@ -154,6 +171,109 @@ def test_no_epochs_gives_back_the_ranges(tmp_path: Path) -> None:
     assert {k: (v["min"], v["max"]) for k, v in tuned.items()} == {
         k: (min(v["min"], 0.0), max(v["max"], 0.0)) for k, v in thresholds.items()
     }
+    assert not any("weights" in entry for entry in tuned.values())
+
+
+def test_no_epochs_keeps_learned_weights(outliers: dict[str, Any], tmp_path: Path) -> None:
+    """Fine-tuning fine-tuned thresholds starts from their rounding and offsets, and gives them back unchanged."""
+    regular, tuned = outliers["regular"], outliers["tuned"]
+    assert regular.fine_tune(tuned, {"x:0": glitchy(8, 3)}, 0, str(tmp_path)) == tuned
+
+
+# --- learned weights: the thresholds' "weights" field -----------------------------------------------------------
+
+
+def _linear(regular: RegularModel) -> FloatConv:
+    (layer,) = [layer for layer in regular.float_layers if isinstance(layer, FloatConv)]
+    return layer
+
+
+def _with_weights(thresholds: dict[str, Any], tensor: str, field: Any) -> dict[str, Any]:
+    return {**thresholds, tensor: {**thresholds[tensor], "weights": field}}
+
+
+def test_learned_rounding_round_trips_and_sets_each_code_to_floor_or_ceil(tmp_path: Path) -> None:
+    regular, thresholds, _ = _small()  # a 1x1 convolution, 8 -> 8 channels
+    layer = _linear(regular)
+    rng = np.random.default_rng(3)
+    bits = rng.random(layer.weights.shape) < 0.5
+    offsets = rng.standard_normal(layer.bias.shape) * 0.05
+    learned = _with_weights(thresholds, layer.calibrated_as, weights_entry(bits, offsets))
+    path = tmp_path / "learned.json"
+    RegularModel.dump_thresholds(str(path), learned)
+    assert json.loads(path.read_text())["version"] == 2
+    assert RegularModel.load_thresholds(str(path)) == learned
+    RegularModel.dump_thresholds(str(tmp_path / "plain.json"), thresholds)
+    assert json.loads((tmp_path / "plain.json").read_text())["version"] == 1  # readable by version-1 releases
+
+    def conv(thresholds: dict[str, Any]) -> Conv:
+        (found,) = [q for q in regular.quantize(thresholds).layers if q.name == layer.name]
+        assert isinstance(found, Conv)
+        return found
+
+    plain, rounded = conv(thresholds), conv(RegularModel.load_thresholds(str(path)))
+    weights = layer.weights.astype(np.float64)
+    scales = np.abs(layer.weights).reshape(-1, weights.shape[-1]).max(axis=0).astype(np.float64) / 127
+    ratio = weights / scales
+    assert np.array_equal(plain.weights, np.rint(ratio))
+    # the extreme weight lands a hair outside the grid in float64: clipped back to -127 / 127 like nearest codes
+    assert np.array_equal(rounded.weights, np.clip(np.where(bits, np.ceil(ratio), np.floor(ratio)), -127, 127))
+    assert not np.array_equal(rounded.weights, plain.weights)
+    x = regular.qparams(thresholds)[layer.inputs[0]]
+    sums = rounded.weights.reshape(-1, weights.shape[-1]).astype(np.int64).sum(axis=0)
+    bias = np.rint((layer.bias + offsets) / (x.scale * scales)) - x.zero_point * sums
+    assert np.array_equal(rounded.bias, bias)
+    assert np.array_equal(rounded.mult, plain.mult) and np.array_equal(rounded.shift, plain.shift)
+
+
+def _packed(count: int) -> str:
+    return base64.b64encode(bytes((count + 7) // 8)).decode()
+
+
+MALFORMED = {
+    "not-base64": ({"count": 64, "round_up": "@@not base64@@"}, "not base64"),
+    "bytes-for-count": ({"count": 100, "round_up": _packed(64)}, "bytes"),
+    "count-of-layer": ({"count": 63, "round_up": _packed(63)}, "rounding for 63 weights"),
+    "nan-offset": ({"count": 64, "round_up": _packed(64), "bias_offset": [math.nan] * 8}, "finite"),
+    "inf-offset": ({"count": 64, "round_up": _packed(64), "bias_offset": [0.0] * 7 + [math.inf]}, "finite"),
+    "offset-count": ({"count": 64, "round_up": _packed(64), "bias_offset": [0.0] * 7}, "7 bias offsets"),
+    "negative-count": ({"count": -1, "round_up": ""}, "non-negative integer count"),
+    "unknown-key": ({"count": 64, "round_up": _packed(64), "scales": [1.0]}, "must be an object"),
+    "not-an-object": ([1, 2, 3], "must be an object"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_malformed_weights_are_refused_naming_the_tensor(case: str, tmp_path: Path) -> None:
+    regular, thresholds, data = _small()
+    tensor = _linear(regular).calibrated_as
+    field, message = MALFORMED[case]
+    bad = _with_weights(thresholds, tensor, field)
+    pattern = f"{re.escape(repr(tensor))}.*{re.escape(message)}"
+    with pytest.raises(QuantizationError, match=pattern):
+        regular.quantize(bad)
+    with pytest.raises(QuantizationError, match=pattern):
+        regular.fine_tune(bad, {"x:0": data}, 1, str(tmp_path))
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"format": "tpu_framework.thresholds", "version": 2, "thresholds": bad}))
+    if case in ("count-of-layer", "offset-count"):  # well-formed: only the model can tell
+        with pytest.raises(QuantizationError, match=pattern):
+            regular.quantize(RegularModel.load_thresholds(str(path)))
+    else:
+        with pytest.raises(QuantizationError, match=re.escape(repr(tensor))):
+            RegularModel.load_thresholds(str(path))
+
+
+def test_weights_need_format_version_2_and_a_linear_layer(tmp_path: Path) -> None:
+    regular, thresholds, _ = _small()
+    tensor = _linear(regular).calibrated_as
+    learned = _with_weights(thresholds, tensor, weights_entry(np.zeros(64, bool)))
+    path = tmp_path / "v1.json"
+    path.write_text(json.dumps({"format": "tpu_framework.thresholds", "version": 1, "thresholds": learned}))
+    with pytest.raises(QuantizationError, match=f"{re.escape(repr(tensor))}.*version 2"):
+        RegularModel.load_thresholds(str(path))
+    with pytest.raises(QuantizationError, match=r"'x:0'.*no convolution or dense layer"):
+        regular.quantize(_with_weights(thresholds, "x:0", weights_entry(np.zeros(64, bool))))
 
 
 def test_a_simulation_that_is_not_the_float_model_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,6 +297,33 @@ def test_unknown_layer_kind_is_refused_by_name(tmp_path: Path) -> None:
     regular.float_layers[0] = FloatMystery(layer.name, layer.inputs, layer.ops)
     with pytest.raises(QuantizationError, match="FloatMystery"):
         regular.fine_tune(thresholds, {"x:0": data}, 1, str(tmp_path))
+
+
+def two_convolutions(x: tf.Tensor) -> tf.Tensor:
+    weights = np.random.default_rng(7).standard_normal((2, 3, 3, 8, 8)).astype(np.float32) * 0.3
+    y = tf.nn.relu(tf.nn.conv2d(x, weights[0], [1, 1, 1, 1], "SAME"))
+    return tf.nn.conv2d(y, weights[1], [1, 1, 1, 1], "SAME")
+
+
+def test_fine_tuned_golden_graph_is_no_worse_on_the_held_out_samples(tmp_path: Path) -> None:
+    """The best checkpoint is judged on the held-out part of the fine-tuning data (the simulation of the integer
+    model); the integer model itself must not lose there either, and the rounding phase is what wins here."""
+    from dnn_quant.fine_tuning.dataset import split
+    from dnn_quant.fine_tuning.train import Settings
+
+    gd = graph_def(two_convolutions, (1, *SHAPE))
+    regular = RegularModel(gd, {"x:0": (None, *SHAPE)}, ["y:0"])
+    calibrated = regular.calibrate({"x:0": seeded((16, *SHAPE), 0)})
+    data = seeded((40, *SHAPE), 1)
+    epochs = 6
+    tuned = regular.fine_tune(calibrated, {"x:0": data}, epochs, str(tmp_path))
+    settings = Settings()
+    _, held_out = split(len(data), settings.held_out_fraction, settings.min_held_out, settings.seed)
+    before = golden_sqnr(regular, calibrated, gd, data[held_out])
+    after = golden_sqnr(regular, tuned, gd, data[held_out])
+    history = json.loads((tmp_path / "history.json").read_text())
+    assert history["best_epoch"] > epochs and any("weights" in entry for entry in tuned.values())
+    assert after >= before, (before, after)
 
 
 # --- the Fashion-MNIST CNN ------------------------------------------------------------------------------------

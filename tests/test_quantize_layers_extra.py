@@ -434,20 +434,3 @@ def test_matmul_operands_are_symmetric_through_layout_ops() -> None:
     held_out = seeded((4, 5, 6, 8), 1)
     (out,) = run_golden(model, {"x:0": model.rescale({"x:0": held_out})["x:0"]}, ["y:0"])
     assert sqnr_db(run_float(gd, held_out), model.rescale({"y:0": out})["y:0"]) > 29.0  # measured 31.0 dB
-
-
-@pytest.mark.parametrize(
-    ("name", "kind"),
-    [
-        ("layer_norm_onnx", "layer_norm"),
-        ("attention", "matmul"),
-        ("conv_transpose_onnx", "conv_transpose"),
-        ("resize_gather_half_pixel", "resize_bilinear"),
-    ],
-)
-def test_compiler_names_the_kinds_it_does_not_lower_yet(name: str, kind: str) -> None:
-    from pytpu.errors import CompilationError
-    from tpu_compiler import Network
-
-    with pytest.raises(CompilationError, match=f"unknown layer kind '{kind}'"):
-        Network.from_quantized_model(case(name).model)

@@ -9,14 +9,14 @@ integer model would tune the ranges to the wrong function.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import tensorflow as tf
 
-from dnn_quant.fine_tuning.fake_quant import int8_weights
+from dnn_quant.fine_tuning.fake_quant import LinearWeights
 from dnn_quant.fine_tuning.functions import lut_function
 from dnn_quant.graph import FloatGraph
 from dnn_quant.layers.base import FloatLayer, QParamsOf
@@ -32,9 +32,12 @@ from pytpu.errors import QuantizationError
 
 
 class Quantizer(Protocol):
-    """Puts real values on a tensor's int8 grid; ``active`` False: the float model (values unchanged)."""
+    """Puts real values on a tensor's int8 grid; ``active`` False: the float model (values unchanged).
+
+    ``soft``: weights with their soft rounding (training), else the hard rounding the integer model has."""
 
     active: bool
+    soft: bool
 
     def __call__(self, name: str, values: tf.Tensor) -> tf.Tensor: ...
 
@@ -44,10 +47,12 @@ Simulator = Callable[[list[tf.Tensor], Quantizer], tf.Tensor]
 
 @dataclass
 class Setup:
-    """What simulators are built from: the float graph and the initial quantization (for the weight scales)."""
+    """What simulators are built from: the float graph, the initial quantization, every linear layer's weights
+    (by layer name)."""
 
     graph: FloatGraph
     qparams: QParamsOf
+    linear: Mapping[str, LinearWeights] = field(default_factory=dict)
 
 
 def _clamp(y: tf.Tensor, low: float, high: float) -> tf.Tensor:
@@ -59,31 +64,32 @@ def _clamp(y: tf.Tensor, low: float, high: float) -> tf.Tensor:
 
 
 def conv(layer: FloatConv, setup: Setup) -> Simulator:
-    weights = layer.weights.reshape(1, 1, *layer.weights.shape) if layer.dense else layer.weights
-    float_weights = weights.astype(np.float32)
-    int8 = int8_weights(weights, layer.bias, setup.qparams(layer.inputs[0]).scale)
-    bias = layer.bias.astype(np.float32)
+    weights = setup.linear[layer.name]
 
     def simulate(inputs: list[tf.Tensor], quantize: Quantizer) -> tf.Tensor:
-        w = int8 if quantize.active else float_weights
+        if not quantize.active:
+            w, bias = tf.constant(weights.float_weights), tf.constant(weights.bias.astype(np.float32))
+        else:
+            w, bias = (weights.soft() if quantize.soft else weights.hard()), weights.bias_values()
         y = tf.matmul(inputs[0], w[0, 0]) if layer.dense else _conv2d(layer, inputs[0], w)
         return _clamp(y + bias, layer.low, layer.high)
 
     return simulate
 
 
-def _conv2d(layer: FloatConv, x: tf.Tensor, weights: np.ndarray) -> tf.Tensor:
+def _conv2d(layer: FloatConv, x: tf.Tensor, weights: tf.Tensor) -> tf.Tensor:
     top, bottom, left, right = layer.pads
     if any(layer.pads):
         x = tf.pad(x, [[0, 0], [top, bottom], [left, right], [0, 0]])  # real 0: the zero point's code
     strides, dilations, groups = [1, *layer.strides, 1], layer.dilations, layer.groups
-    in_channels = weights.shape[2] * groups
+    height, width, group_channels, _ = weights.shape
+    in_channels = group_channels * groups
     if groups == 1:
         return tf.nn.conv2d(x, weights, strides, "VALID", dilations=dilations)
-    if groups == in_channels and weights.shape[2] == 1:
-        depthwise = weights.reshape(*weights.shape[:2], in_channels, -1)
+    if groups == in_channels and group_channels == 1:
+        depthwise = tf.reshape(weights, [height, width, in_channels, -1])
         return tf.nn.depthwise_conv2d(x, depthwise, strides, "VALID", dilations=dilations)
-    parts, kernels = tf.split(x, groups, axis=3), np.split(weights, groups, axis=3)
+    parts, kernels = tf.split(x, groups, axis=3), tf.split(weights, groups, axis=3)
     return tf.concat(
         [tf.nn.conv2d(p, k, strides, "VALID", dilations=dilations) for p, k in zip(parts, kernels, strict=True)],
         axis=3,

@@ -2,9 +2,10 @@
 
     <working_dir>/logs/events.out.tfevents.*        scalars: loss (per step), epoch/train_loss, epoch/eval_loss,
                                                     epoch/eval_sqnr_db
-    <working_dir>/checkpoints/epoch_000.json        the thresholds after each epoch (000: the initial ones)
+    <working_dir>/checkpoints/epoch_000.json        the thresholds after each epoch (000: the initial ones), the
+                                                    epochs of each phase numbered on from the previous one's
     <working_dir>/checkpoints/best.json             those of the best epoch, which fine_tune returns
-    <working_dir>/history.json                      per epoch losses and SQNR, the best epoch, the split
+    <working_dir>/history.json                      per epoch its phase, losses and SQNR, the best epoch, the split
 
 Checkpoints are thresholds files (``RegularModel.load_thresholds`` reads them). The scalars are written with
 ``tf.summary.write`` and the scalars plugin's metadata, so TensorBoard shows them without TensorBoard installed
@@ -40,12 +41,12 @@ class Records:
         with self.writer.as_default():
             tf.summary.write(tag, tf.constant(value, tf.float32), step=step, metadata=_SCALAR)
 
-    def epoch(self, epoch: int, thresholds: dict[str, Any], metrics: dict[str, float]) -> None:
+    def epoch(self, epoch: int, phase: str, thresholds: dict[str, Any], metrics: dict[str, float]) -> None:
         for key, value in metrics.items():
             self.scalar(f"epoch/{key}", value, epoch)
         self.writer.flush()
         thresholds_file.dump(str(self.checkpoints / f"epoch_{epoch:03d}.json"), thresholds)
-        self.history.append({"epoch": epoch, **metrics})
+        self.history.append({"epoch": epoch, "phase": phase, **metrics})
 
     def finish(self, best_epoch: int, best: dict[str, Any], details: dict[str, Any]) -> None:
         thresholds_file.dump(str(self.checkpoints / "best.json"), best)
