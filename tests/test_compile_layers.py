@@ -318,6 +318,22 @@ def squeeze_excite_large(x: tf.Tensor) -> tf.Tensor:
     return y * s[:, None, None, :]
 
 
+def test_fallthrough_patch_prolongs_kept_tensors_where_that_costs_no_room() -> None:
+    """The shared cache schedule's ``fallthrough_patch`` keeps a tensor's place one layer past its last reader
+    when that takes no room from that layer, so tensors placed after it go elsewhere: another plan, as exact."""
+    _, model, _ = quantize(squeeze_excite_large, seeded((2, 112, 112, 8), 0))
+    codes = model.rescale({"x:0": seeded((1, 112, 112, 8), 3)})["x:0"]
+    programs = []
+    for patch in (True, False):
+        schedule = dataclasses.replace(O5.shared_cache_schedule_optimizations, fallthrough_patch=patch)
+        parameters = dataclasses.replace(O5, shared_cache_schedule_optimizations=schedule)
+        out, _ = _run(model, codes, parameters)
+        assert np.array_equal(out, _golden(model, codes))
+        network, _ = Network.from_quantized_model(model)
+        programs.append(compiler.compile_(HW, network, parameters)[0].program)
+    assert programs[0] != programs[1]
+
+
 def test_cache_schedule_search_honours_its_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """While a layer lacks room beside the kept activations the search lowers again keeping fewer; past
     ``time_limit_seconds`` it stops and keeps none. A layer that reports too little room the first time it
