@@ -258,7 +258,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
             per_band, copies = fit_rows(
                 g.oh, band_words, arena.free, row_limit, layer.name, "input and output", ctx.me_copies
             )
-            bands = even_bands(g.oh, per_band)
+            bands = even_bands(g.oh, min(per_band, _pipelined_rows(ctx, g, x, y, copies)))
         else:
             per_band = max(len(b) for b in bands)
             if per_band > row_limit or band_words(per_band) > arena.free:
@@ -281,6 +281,17 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         pack_bufs = [arena.alloc(g.in_rows(per_band) * g.ow, "packed rows") for _ in range(copies if packed else 0)]
         _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, pack_bufs, stack)
         arena.top = mark
+
+
+def _pipelined_rows(ctx: Context, g: Geometry, x: Buffer, y: Buffer, copies: int) -> int:
+    """Rows per band that cut the output into ``ctx.spatial_limit`` bands when the input or the output moves
+    through DDR and the buffers are doubled (else all rows): the first load and the last store then overlap
+    the array's work on the other bands. Bands keep at least ``array_rows`` GEMM rows, so each weight tile's
+    load still hides behind a GEMM."""
+    sample = g.samples.start
+    kept = ctx.cached(x, x.at(sample)) is not None and ctx.cached(y, y.at(sample)) is not None
+    pieces = min(ctx.spatial_limit, g.oh * g.ow // ctx.lim.array_rows, g.oh)
+    return g.oh if kept or copies < 2 or pieces < 2 else -(-g.oh // pieces)
 
 
 def _emit_group(
