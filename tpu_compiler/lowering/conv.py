@@ -36,6 +36,7 @@ class Chunk:
     word: int
     off: int
     tile: np.ndarray  # K x M int8
+    packed: bool = False  # rows read from the packed taps of kernel row ky (see _packed_taps), not the band
 
 
 @dataclass
@@ -141,30 +142,31 @@ def _tile_width(ctx: Context, layer: Layer, mask: np.ndarray, rows: int) -> int:
     return best
 
 
-def _row_packed(ctx: Context, layer: Layer, g: Geometry, channels: int) -> bool:
-    """Whether a small-channel convolution first packs each row's ``kw`` horizontal taps into one word.
+def _packed_taps(ctx: Context, layer: Layer, g: Geometry, channels: int) -> int:
+    """How many leading horizontal taps of each kernel row a small-channel convolution packs into one word
+    first (0: none).
 
     A ``PACK`` (one word read per tap) writes, for every input row of the band and output column, the
-    ``kw * C`` bytes of the taps; then one GEMM per kernel row has ``K = kw * C`` instead of ``kw`` GEMMs of
-    ``K = C``.  Chosen when the pack and the fewer GEMMs cost less than the direct taps (a 7x7 stride-2
-    convolution of a 3-channel image: about 2.3x fewer cycles; a 3x3 one gains nothing and stays direct).
+    ``P * C`` bytes of ``P`` taps; then one GEMM per kernel row has ``K = P * C`` instead of ``P`` GEMMs of
+    ``K = C``, and the other ``kw - P`` taps stay direct.  ``P`` is as many taps as fit the array's rows, and
+    the packing is chosen when the pack and the fewer GEMMs cost less than the direct taps (a 7x7 stride-2
+    convolution of a 3-channel image packs all 7: about 2.3x fewer cycles; a 3x3 of 64 channels packs 2 of
+    3: 6 GEMMs per output row instead of 9, the pack on the EWP beside them).
     """
     if int(layer.get("groups", 1)) != 1 or g.kw == 1 or channels > ctx.cwl:
-        return False
-    if g.kw * channels > min(ctx.lim.array_rows, ctx.cwl) or g.kw > 255 or g.dx > 255 or g.sx > 255:
-        return False
+        return 0
+    taps = min(g.kw, min(ctx.lim.array_rows, ctx.cwl) // channels)
+    if taps < 2 or g.kw > 255 or g.dx > 255 or g.sx > 255:
+        return 0
     direct = g.kh * g.kw * g.oh * g.ow
-    packed = g.kw * g.in_rows(g.oh) * g.ow + g.kh * g.oh * g.ow
-    return packed < direct
+    packed = taps * g.in_rows(g.oh) * g.ow + g.kh * (1 + g.kw - taps) * g.oh * g.ow
+    return taps if packed < direct else 0
 
 
-def _tiles(ctx: Context, layer: Layer, channels: int, rows: int, packed: bool = False) -> list[OutTile]:
+def _tiles(ctx: Context, layer: Layer, channels: int, rows: int, packed: int = 0) -> list[OutTile]:
+    """The output tiles and their chunks; ``packed`` taps of each kernel row as one chunk of ``K = packed * C``
+    (row ``kx * C + c``) read from the packed words, the other taps direct."""
     full, mask = _full_weights(layer, channels)
-    if packed:  # kernel row ky: K = kw * C, row kx * C + c
-        kh0, kw0, c0_, m0 = full.shape
-        full = full.reshape(kh0, 1, kw0 * c0_, m0)
-        mask = np.ones((kw0 * c0_, m0), dtype=bool)
-        channels = kw0 * c0_
     kh, kw, _, m = full.shape
     lim, cwl = ctx.lim, ctx.cwl
     tm, tk = _tile_width(ctx, layer, mask, rows), min(lim.array_rows, cwl)
@@ -174,7 +176,10 @@ def _tiles(ctx: Context, layer: Layer, channels: int, rows: int, packed: bool = 
         o1 = min(m, o0 + tm)
         chunks = []
         for ky in range(kh):
-            for kx in range(kw):
+            if packed:
+                taps = full[ky, :packed, :, o0:o1].reshape(packed * channels, o1 - o0)
+                chunks.append(Chunk(ky, 0, 0, 0, taps, packed=True))
+            for kx in range(packed, kw):
                 for word in range(-(-channels // cwl)):
                     for s0 in range(word * cwl, min((word + 1) * cwl, channels), tk):
                         s1 = min(s0 + tk, (word + 1) * cwl, channels)
@@ -215,7 +220,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
     x, y = ctx.buffers[layer.inputs[0]], ctx.buffers[layer.name]
     pointwise = _is_pointwise(ctx, layer)
     g = _geometry(ctx, layer, x, y, pointwise)
-    packed = not pointwise and _row_packed(ctx, layer, g, x.tensor.channels)
+    packed = 0 if pointwise else _packed_taps(ctx, layer, g, x.tensor.channels)
     tiles = _tiles(ctx, layer, x.tensor.channels, len(g.samples) * g.oh * g.ow, packed)
     arena = ctx.arena(layer.name)
     lim = ctx.lim
@@ -279,7 +284,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         in_bufs = [arena.alloc(stack * g.in_rows(per_band) * row_words, "input band") for _ in range(copies)]
         out_bufs = [arena.alloc(stack * per_band * g.ow * y.wpp, "output band") for _ in range(copies)]
         pack_bufs = [arena.alloc(g.in_rows(per_band) * g.ow, "packed rows") for _ in range(copies if packed else 0)]
-        _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, pack_bufs, stack)
+        _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, (pack_bufs, packed), stack)
         arena.top = mark
 
 
@@ -288,10 +293,8 @@ def _pipelined_rows(ctx: Context, g: Geometry, x: Buffer, y: Buffer, copies: int
     through DDR and the buffers are doubled (else all rows): the first load and the last store then overlap
     the array's work on the other bands. Bands keep at least ``array_rows`` GEMM rows, so each weight tile's
     load still hides behind a GEMM."""
-    sample = g.samples.start
-    kept = ctx.cached(x, x.at(sample)) is not None and ctx.cached(y, y.at(sample)) is not None
     pieces = min(ctx.spatial_limit, g.oh * g.ow // ctx.lim.array_rows, g.oh)
-    return g.oh if kept or copies < 2 or pieces < 2 else -(-g.oh // pieces)
+    return g.oh if copies < 2 or pieces < 2 else -(-g.oh // pieces)
 
 
 def _emit_group(
@@ -304,11 +307,12 @@ def _emit_group(
     bands: list[Segment],
     in_bufs: list[int],
     out_bufs: list[int],
-    pack_bufs: list[int],
+    packing: tuple[list[int], int],
     stack: int = 1,
 ) -> None:
     """Emit ``group``'s tiles over every band; ``stack`` > 1 (whole-map bands only): that many samples per
     step, their input maps one after the other in the band buffer and their rows in one GEMM."""
+    pack_bufs, packed = packing  # the packed rows' buffers and the taps each packs
     me = MeStream(ctx)
     row_words = g.padded_w * x.wpp
     pad_code = int(layer.get("pad_code", 0))
@@ -378,7 +382,7 @@ def _emit_group(
                     py=0,
                     px=0,
                     kh=1,
-                    kw=g.kw,
+                    kw=packed,
                     dy=1,
                     dx=g.dx,
                     src_off=0,
@@ -396,7 +400,7 @@ def _emit_group(
             for i, (chunk, addr) in enumerate(zip(tile.chunks, tile.addr, strict=True)):
                 buf = me.loadw(addr, *chunk.tile.shape)
                 k, m = chunk.tile.shape
-                if pack_bufs:
+                if chunk.packed:
                     base = pack_bufs[slot] + chunk.ky * g.dy * g.ow
                     xs = Pattern(base, ((rows, g.sy * g.ow), (g.ow, 1)))
                 else:

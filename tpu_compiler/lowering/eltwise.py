@@ -53,6 +53,8 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
             f"{arena.free} are free"
         )
     copies = copies_for(chunk_words(0, chunk), arena.free, ctx.ewp_copies)
+    if copies > 1:  # pieces the next layer can start on
+        chunk = min(chunk, -(-pixels // ctx.spatial_limit))
     sizes = [
         max((int(m[p : p + chunk].max()) - int(m[p : p + chunk].min()) + 1) for p in range(0, pixels, chunk))
         for m in maps
