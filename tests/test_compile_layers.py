@@ -318,22 +318,6 @@ def squeeze_excite_large(x: tf.Tensor) -> tf.Tensor:
     return y * s[:, None, None, :]
 
 
-def test_fallthrough_patch_prolongs_kept_tensors_where_that_costs_no_room() -> None:
-    """The shared cache schedule's ``fallthrough_patch`` keeps a tensor's place one layer past its last reader
-    when that takes no room from that layer, so tensors placed after it go elsewhere: another plan, as exact."""
-    _, model, _ = quantize(squeeze_excite_large, seeded((2, 112, 112, 8), 0))
-    codes = model.rescale({"x:0": seeded((1, 112, 112, 8), 3)})["x:0"]
-    programs = []
-    for patch in (True, False):
-        schedule = dataclasses.replace(O5.shared_cache_schedule_optimizations, fallthrough_patch=patch)
-        parameters = dataclasses.replace(O5, shared_cache_schedule_optimizations=schedule)
-        out, _ = _run(model, codes, parameters)
-        assert np.array_equal(out, _golden(model, codes))
-        network, _ = Network.from_quantized_model(model)
-        programs.append(compiler.compile_(HW, network, parameters)[0].program)
-    assert programs[0] != programs[1]
-
-
 def middle_convolutions(x: tf.Tensor) -> tf.Tensor:
     """Two 3x3 convolutions of 128 channels on a 16x32 map: one band each fits the cache."""
     y = tf.nn.relu(tf.nn.conv2d(x, _w(3, 3, 128, 128, scale=0.03), [1, 1, 1, 1], "SAME"))

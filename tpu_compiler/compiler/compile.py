@@ -26,6 +26,7 @@ from tpu_compiler.compiler.parameters import (
     CompileParameters,
     DependencyResolutionAlgorithm,
     IntermediateInsertion,
+    SubgraphSlicerParameters,
 )
 from tpu_compiler.compiler.presets import DEFAULT
 from tpu_compiler.compiler.rewrites import rewrite
@@ -70,7 +71,7 @@ def compile_(
         order = [layer for layer in net.layers if layer.name not in views.skipped]
         split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
         if keep:
-            _plan_residency(ctx, order, net, views, excluded, split, parameters)
+            _plan_residency(ctx, order, net, views, excluded, split, parameters.slicer)
         ctx.plan_stream([(layer.name, layer.inputs) for layer in order])
         try:
             _lower(ctx, order, split)
@@ -189,7 +190,7 @@ def _plan_residency(
     views: Views,
     excluded: set[str],
     split: int,
-    parameters: CompileParameters,
+    slicer: SubgraphSlicerParameters,
 ) -> None:
     """Which activations stay in the cache from their producer to their last consumer (no DDR round trip).
 
@@ -205,9 +206,6 @@ def _plan_residency(
     consumer stays only if that consumer runs within ``analysis_depth`` layers of its producer, one that starts
     branches (several consumers) within ``max(analysis_depth, analysis_depth_branch)``; farther tensors go
     through DDR and leave the cache to the layers in between.
-
-    With the shared cache schedule's ``fallthrough_patch`` a tensor's place is kept one layer past its last
-    reader when that fits (its lifespan prolonged), so the next tensors placed do not reuse it at once.
     """
     cache_words = ctx.lim.cache_words
     last: dict[str, int] = {}
@@ -216,9 +214,8 @@ def _plan_residency(
         for name in layer.inputs:
             last[views.root(name)] = i
             consumers[views.root(name)] = consumers.get(views.root(name), 0) + 1
-    prolong = parameters.shared_cache_schedule_optimizations.fallthrough_patch
-    depth = max(1, parameters.slicer.analysis_depth)
-    branch_depth = max(depth, parameters.slicer.analysis_depth_branch)
+    depth = max(1, slicer.analysis_depth)
+    branch_depth = max(depth, slicer.analysis_depth_branch)
     kept = {held for held, _ in views.outputs.values()} | {held for held, _ in views.inputs.values()}
     low = [cache_words] * len(order)
     placed: list[tuple[int, int, int, int]] = []  # (first layer, last layer, address, words)
@@ -236,31 +233,20 @@ def _plan_residency(
             first = 0
         if words > cache_words // 2:
             continue
-        # prolonged through the layer after its last reader when that fits: that layer's writes then go elsewhere
-        # and need not wait for the reader to finish
-        ends = (q + 1, q) if prolong and q + 1 < len(order) else (q,)
-        for end in ends:
-            at = _first_fit(placed, first, end, words, cache_words)
-            if at is not None and at >= cache_words // 8 and (end == q or at >= low[end]):
-                break
-        else:
+        alive = [(a, w) for f, e, a, w in placed if f <= q and first <= e]
+        starts = [cache_words - words] + [a - words for a, _ in alive]
+        fits = [s for s in starts if s >= 0 and all(s + words <= a or a + w <= s for a, w in alive)]
+        if not fits:
             continue
-        placed.append((first, end, at, words))
+        at = max(fits)
+        if at < cache_words // 8:
+            continue
+        placed.append((first, q, at, words))
         ctx.resident[buffer.address] = (buffer.sample_words * ctx.batch, at, words)
-        for i in range(first, end + 1):
-            low[i] = min(low[i], at)
         for i in range(first, q + 1):
+            low[i] = min(low[i], at)
             ctx.live.setdefault(order[i].name, []).append(name)
     ctx.arena_limit = {layer.name: low[i] for i, layer in enumerate(order)}
-
-
-def _first_fit(placed: list[tuple[int, int, int, int]], first: int, last: int, words: int, top: int) -> int | None:
-    """The highest address below ``top`` where ``words`` words overlap no tensor placed for layers that
-    intersect ``first..last`` (``placed``: first layer, last layer, address, words), or None."""
-    alive = [(a, w) for f, e, a, w in placed if f <= last and first <= e]
-    starts = [top - words] + [a - words for a, _ in alive]
-    fits = [s for s in starts if s >= 0 and all(s + words <= a or a + w <= s for a, w in alive)]
-    return max(fits) if fits else None
 
 
 def _plan_ddr(net: Network, views: Views, cwl: int) -> tuple[dict[str, Buffer], int]:
