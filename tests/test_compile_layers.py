@@ -248,33 +248,6 @@ def test_slicer_cache_share_splits_the_cache_between_bands_and_weight_stream() -
             compiler.compile_(HW, network, bad)
 
 
-def two_branches(x: tf.Tensor) -> tf.Tensor:
-    """A branch of one convolution beside a branch of three: the short branch's result waits three layers
-    for the add that joins them."""
-    a = tf.nn.conv2d(x, _w(1, 1, 8, 16, scale=0.2), [1, 1, 1, 1], "VALID")
-    b = tf.nn.relu(tf.nn.conv2d(x, _w(3, 3, 8, 16, scale=0.2), [1, 1, 1, 1], "SAME"))
-    b = tf.nn.relu(tf.nn.conv2d(b, _w(3, 3, 16, 16, scale=0.1), [1, 1, 1, 1], "SAME"))
-    return a + tf.nn.conv2d(b, _w(1, 1, 16, 16, scale=0.2), [1, 1, 1, 1], "VALID")
-
-
-def test_slicer_analysis_depth_bounds_how_far_ahead_tensors_stay_in_the_cache() -> None:
-    """A tensor stays in the cache only if its consumers run within ``analysis_depth`` layers of its producer
-    (``analysis_depth_branch`` for one with several consumers): at depth 1 the short branch's result goes
-    through DDR, at O5's 10 it stays; both programs are exact."""
-    _, model, _ = quantize(two_branches, seeded((4, 10, 12, 8), 0))
-    codes = model.rescale({"x:0": seeded((2, 10, 12, 8), 3)})["x:0"]
-    stored = {}
-    for depth in (1, 10):
-        slicer = dataclasses.replace(O5.slicer, analysis_depth=depth, analysis_depth_branch=depth)
-        parameters = dataclasses.replace(O5, slicer=slicer)
-        out, _ = _run(model, codes, parameters)
-        assert np.array_equal(out, _golden(model, codes))
-        stored[depth] = _stored_words(model, 2, parameters)[0]
-    output_words = 2 * 10 * 12  # the network's output, stored either way
-    assert stored[10] == output_words
-    assert stored[1] >= output_words + 2 * 10 * 12  # and the short branch's map
-
-
 def wide_convolutions(x: tf.Tensor) -> tf.Tensor:
     """3x3 convolutions of 128 channels on rows of 128 pixels (several bands: a band's rows fill half the
     accumulators): about as many array cycles per pixel as DMA cycles to load and store it."""

@@ -26,7 +26,6 @@ from tpu_compiler.compiler.parameters import (
     CompileParameters,
     DependencyResolutionAlgorithm,
     IntermediateInsertion,
-    SubgraphSlicerParameters,
 )
 from tpu_compiler.compiler.presets import DEFAULT
 from tpu_compiler.compiler.rewrites import rewrite
@@ -71,7 +70,7 @@ def compile_(
         order = [layer for layer in net.layers if layer.name not in views.skipped]
         split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
         if keep:
-            _plan_residency(ctx, order, net, views, excluded, split, parameters.slicer)
+            _plan_residency(ctx, order, net, views, excluded, split)
         ctx.plan_stream([(layer.name, layer.inputs) for layer in order])
         try:
             _lower(ctx, order, split)
@@ -190,7 +189,6 @@ def _plan_residency(
     views: Views,
     excluded: set[str],
     split: int,
-    slicer: SubgraphSlicerParameters,
 ) -> None:
     """Which activations stay in the cache from their producer to their last consumer (no DDR round trip).
 
@@ -201,21 +199,12 @@ def _plan_residency(
     instead of four DMA cycles plus the latency), and its producer writes it in place.  A tensor made and
     used only by the first ``split`` layers (run per sample) holds one sample; one made there and used
     after holds the whole batch and is alive from the first of those layers on (every sample's pass).
-
-    The slicer's analysis depth bounds how far ahead a tensor's consumers are looked for: one with a single
-    consumer stays only if that consumer runs within ``analysis_depth`` layers of its producer, one that starts
-    branches (several consumers) within ``max(analysis_depth, analysis_depth_branch)``; farther tensors go
-    through DDR and leave the cache to the layers in between.
     """
     cache_words = ctx.lim.cache_words
     last: dict[str, int] = {}
-    consumers: dict[str, int] = {}
     for i, layer in enumerate(order):
         for name in layer.inputs:
             last[views.root(name)] = i
-            consumers[views.root(name)] = consumers.get(views.root(name), 0) + 1
-    depth = max(1, slicer.analysis_depth)
-    branch_depth = max(depth, slicer.analysis_depth_branch)
     kept = {held for held, _ in views.outputs.values()} | {held for held, _ in views.inputs.values()}
     low = [cache_words] * len(order)
     placed: list[tuple[int, int, int, int]] = []  # (first layer, last layer, address, words)
@@ -225,7 +214,7 @@ def _plan_residency(
         if buffer is None or name in kept or name in excluded or name not in last:
             continue
         q, words, first = last[name], buffer.sample_words * ctx.batch, p
-        if q <= p or q - p > (branch_depth if consumers[name] > 1 else depth):
+        if q <= p:
             continue
         if q < split:  # one sample at a time
             words = buffer.sample_words
