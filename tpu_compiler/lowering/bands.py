@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
 
 from pytpu.errors import CompilationError
 from tpu_compiler.compiler.slicing import Segment
-
-T = TypeVar("T")
 
 
 def fit_rows(
@@ -53,16 +50,3 @@ def even_bands(rows: int, per_band: int) -> list[Segment]:
         out.append(Segment(at, at + size))
         at += size
     return out
-
-
-def pipeline(count: int, copies: int, load: Callable[[int], T], work: Callable[[int, T], None]) -> None:
-    """Emit ``count`` steps, each its ``load`` (into slot ``i % copies``) then its ``work`` (computation and
-    store). With two copies the next step's load is emitted before this step's work: a DMA lane runs its
-    instructions in order, so a load queued behind this step's store would wait for this step's computation."""
-    loaded: dict[int, T] = {}
-    for i in range(count):
-        if i not in loaded:
-            loaded[i] = load(i)
-        if copies > 1 and i + 1 < count:
-            loaded[i + 1] = load(i + 1)
-        work(i, loaded.pop(i))

@@ -24,8 +24,9 @@ from pytpu.isa import Drain, Gemm, Pack, Pattern, Unit
 from pytpu.isa.layouts import pack_output_stage, pack_weight_tile, weight_tile_words
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
-from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows, pipeline
+from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows
 from tpu_compiler.lowering.me_stream import MeStream
+from tpu_compiler.lowering.streaming import pipeline
 from tpu_compiler.network import Layer
 
 

@@ -16,7 +16,8 @@ from pytpu.isa.layouts import pack_lut
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.memory import Arena
 from tpu_compiler.compiler.patterns import compress
-from tpu_compiler.lowering.bands import copies_for, pipeline
+from tpu_compiler.lowering.bands import copies_for
+from tpu_compiler.lowering.streaming import pipeline
 from tpu_compiler.network import Layer
 
 Make = Callable[[Pattern, list[Pattern], int, int], Instruction]

@@ -13,6 +13,7 @@ from pytpu.isa import LayerNorm, Pattern, Unit
 from pytpu.isa.layouts import pack_norm_params, pack_table32
 from tpu_compiler.compiler.context import Context
 from tpu_compiler.lowering.bands import fit_rows
+from tpu_compiler.lowering.streaming import stream_pixels
 from tpu_compiler.network import Layer
 
 
@@ -30,30 +31,20 @@ def lower_layer_norm(ctx: Context, layer: Layer) -> None:
     pixels, wpp = x.tensor.positions, x.wpp
     per, copies = fit_rows(pixels, lambda n: 2 * n * wpp, arena.free, pixels, layer.name, "rows", ctx.ewp_copies)
     slots = [(arena.alloc(per * wpp, "input rows"), arena.alloc(per * wpp, "output rows")) for _ in range(copies)]
-    step = 0
-    for sample in ctx.samples:
-        for p0 in range(0, pixels, per):
-            words = min(per, pixels - p0) * wpp
-            in_at, out_at = slots[step % copies]
-            step += 1
-            held = ctx.cached(x, x.at(sample, p0 * wpp))  # a tensor kept in the cache is read in place
-            if held is None:
-                ctx.load(x, x.at(sample, p0 * wpp), Pattern.contiguous(in_at, words))
-            else:
-                in_at = held
-            kept = ctx.cached(y, y.at(sample, p0 * wpp))
-            out_at = out_at if kept is None else kept
-            ctx.emit(
-                Unit.EWP,
-                LayerNorm(
-                    dst=Pattern.contiguous(out_at, words),
-                    src=Pattern.contiguous(in_at, words),
-                    words=wpp,
-                    last=channels - (wpp - 1) * cwl,
-                    eps=int(layer.get("eps_code", 0)),
-                    table=table,
-                    params=params,
-                    zo=y.tensor.zero_point,
-                ),
-            )
-            ctx.store(y, y.at(sample, p0 * wpp), Pattern.contiguous(out_at, words))
+
+    def emit(in_at: int, out_at: int, n: int) -> None:
+        ctx.emit(
+            Unit.EWP,
+            LayerNorm(
+                dst=Pattern.contiguous(out_at, n * wpp),
+                src=Pattern.contiguous(in_at, n * wpp),
+                words=wpp,
+                last=channels - (wpp - 1) * cwl,
+                eps=int(layer.get("eps_code", 0)),
+                table=table,
+                params=params,
+                zo=y.tensor.zero_point,
+            ),
+        )
+
+    stream_pixels(ctx, x, y, per, slots, emit)

@@ -12,7 +12,8 @@ import numpy as np
 from pytpu.isa import AvgPool, MaxPool, Pattern, Unit
 from tpu_compiler.compiler.context import Context
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
-from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows, pipeline
+from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows
+from tpu_compiler.lowering.streaming import pipeline
 from tpu_compiler.network import Layer
 
 

@@ -13,6 +13,7 @@ from pytpu.isa import Pattern, PRelu, Unit
 from pytpu.isa.layouts import pack_lane_mults
 from tpu_compiler.compiler.context import Context
 from tpu_compiler.lowering.bands import fit_rows
+from tpu_compiler.lowering.streaming import stream_pixels
 from tpu_compiler.network import Layer
 
 
@@ -29,34 +30,24 @@ def lower_prelu(ctx: Context, layer: Layer) -> None:
     words = x.wpp + y.wpp
     per, copies = fit_rows(pixels, lambda n: n * words, arena.free, pixels, layer.name, "pixels", ctx.ewp_copies)
     slots = [(arena.alloc(per * x.wpp, "input"), arena.alloc(per * y.wpp, "output")) for _ in range(copies)]
-    step = 0
-    for sample in ctx.samples:
-        for p0 in range(0, pixels, per):
-            n = min(per, pixels - p0)
-            in_at, out_at = slots[step % copies]
-            step += 1
-            held = ctx.cached(x, x.at(sample, p0 * x.wpp))  # tensors kept in the cache are read where they are
-            if held is None:
-                ctx.load(x, x.at(sample, p0 * x.wpp), Pattern.contiguous(in_at, n * x.wpp))
-            else:
-                in_at = held
-            kept = ctx.cached(y, y.at(sample, p0 * y.wpp))
-            out_at = out_at if kept is None else kept
-            for w, table in enumerate(tables):
-                ctx.emit(
-                    Unit.EWP,
-                    PRelu(
-                        dst=Pattern(out_at + w, ((n, y.wpp),)),
-                        a=Pattern(in_at + w, ((n, x.wpp),)),
-                        za=int(layer.get("in_zero_point", 0)),
-                        pos=int(layer.get("positive")),
-                        neg=table,
-                        shift=int(layer.get("shift")),
-                        zo=y.tensor.zero_point,
-                        lo=-128,
-                        hi=127,
-                        off=0,
-                        len=min(cwl, channels - w * cwl),
-                    ),
-                )
-            ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(out_at, n * y.wpp))
+
+    def emit(in_at: int, out_at: int, n: int) -> None:
+        for w, table in enumerate(tables):
+            ctx.emit(
+                Unit.EWP,
+                PRelu(
+                    dst=Pattern(out_at + w, ((n, y.wpp),)),
+                    a=Pattern(in_at + w, ((n, x.wpp),)),
+                    za=int(layer.get("in_zero_point", 0)),
+                    pos=int(layer.get("positive")),
+                    neg=table,
+                    shift=int(layer.get("shift")),
+                    zo=y.tensor.zero_point,
+                    lo=-128,
+                    hi=127,
+                    off=0,
+                    len=min(cwl, channels - w * cwl),
+                ),
+            )
+
+    stream_pixels(ctx, x, y, per, slots, emit)
