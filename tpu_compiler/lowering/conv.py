@@ -152,9 +152,10 @@ def _packed_taps(ctx: Context, layer: Layer, g: Geometry, channels: int) -> int:
     ``K = C``, and the other ``kw - P`` taps stay direct.  ``P`` is as many taps as fit the array's rows, and
     the packing is chosen when the pack and the fewer GEMMs cost less than the direct taps (a 7x7 stride-2
     convolution of a 3-channel image packs all 7: about 2.3x fewer cycles; a 3x3 of 64 channels packs 2 of
-    3: 6 GEMMs per output row instead of 9, the pack on the EWP beside them).
+    3: 6 GEMMs per output row instead of 9, the pack on the EWP beside them; a 3x3 depthwise of 32 channels
+    packs all 3, its tile the taps' diagonal blocks one above the other).
     """
-    if int(layer.get("groups", 1)) != 1 or g.kw == 1 or channels > ctx.cwl:
+    if g.kw == 1 or channels > ctx.cwl:
         return 0
     taps = min(g.kw, min(ctx.lim.array_rows, ctx.cwl) // channels)
     if taps < 2 or g.kw > 255 or g.dx > 255 or g.sx > 255:
