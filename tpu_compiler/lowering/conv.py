@@ -124,11 +124,12 @@ def _full_weights(layer: Layer, channels: int) -> tuple[np.ndarray, np.ndarray]:
 def _tile_width(ctx: Context, layer: Layer, mask: np.ndarray, rows: int) -> int:
     """Output channels per tile: the widest for dense weights; for grouped and depthwise convolutions the
     width whose block-diagonal tiles cost least, counting per tap the array (``max(N, K*M/cwl)``) and
-    the DDR bytes of the tile (narrow tiles carry fewer zeros but need more GEMMs)."""
+    the DDR cycles of the tile over the lanes that load constants (narrow tiles carry fewer zeros but need
+    more GEMMs)."""
     widest = min(ctx.lim.array_columns, ctx.cwl)
     if int(layer.get("groups", 1)) == 1:
         return widest
-    ddr_rate = ctx.hw.ddr.bytes_per_cycle
+    ddr_rate = ctx.hw.ddr.bytes_per_cycle * len(ctx.constant_lanes)  # constants stream over every lane
     best, best_cost = widest, None
     width = widest
     while width >= 8:
