@@ -291,6 +291,23 @@ def squeeze_excite_large(x: tf.Tensor) -> tf.Tensor:
     return y * s[:, None, None, :]
 
 
+def test_mirror_spreads_activations_over_both_channels() -> None:
+    """Under ``MIRROR`` the tensors between layers alternate between the two DDR channels, each stored and
+    loaded by its channel's lane (the network's input and output stay on channel 0); under ``NONE`` every
+    activation is on channel 0 and moved by DTL0. Both programs are exact."""
+    _, model, _ = quantize(large_then_small, seeded((2, 96, 96, 8), 0))
+    codes = model.rescale({"x:0": seeded((1, 96, 96, 8), 3)})["x:0"]
+    for parameters in (O5, O1):
+        parameters = dataclasses.replace(parameters, action_graph_data_transfer_optimization=False)
+        out, _ = _run(model, codes, parameters)
+        assert np.array_equal(out, _golden(model, codes))
+        network, _ = Network.from_quantized_model(model)
+        program = compiler.compile_(HW, network, parameters)[0].program
+        lane1 = {ins.ch for ins in program.dtl1 if isinstance(ins, Store)}
+        lane0 = {ins.ch for ins in program.dtl0 if isinstance(ins, Store)}
+        assert (lane0, lane1) == (({0}, {1}) if parameters.ram_io_balancing.name == "MIRROR" else ({0}, set()))
+
+
 def middle_convolutions(x: tf.Tensor) -> tf.Tensor:
     """Two 3x3 convolutions of 128 channels on a 16x32 map: one band each fits the cache."""
     y = tf.nn.relu(tf.nn.conv2d(x, _w(3, 3, 128, 128, scale=0.03), [1, 1, 1, 1], "SAME"))

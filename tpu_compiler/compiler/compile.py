@@ -56,8 +56,8 @@ def compile_(
         raise CompilationError(f"slicer.max_cache_utilization must be in (0, 1], got {share}")
     net = rewrite(net, hw)
     views = plan_views(net, cwl)
-    buffers, activation_words = _plan_ddr(net, views, cwl)
     mirror = parameters.ram_io_balancing is BalancingMode.MIRROR and hw.ddr.channels > 1
+    buffers, activation_words = _plan_ddr(net, views, cwl, 2 if mirror else 1)
     excluded: set[str] = set()
     deadline = _search_deadline(parameters)
     keep = parameters.action_graph_data_transfer_optimization
@@ -90,7 +90,10 @@ def compile_(
                 continue
             excluded.add(max(live, key=lambda name: (buffers[name].sample_words, name)))
     program, spans = resolve(
-        ctx.emitter.steps, hw, parameters.dependency_resolution_algorithm, (ACTIVATION_CHANNEL, 0, activation_words)
+        ctx.emitter.steps,
+        hw,
+        parameters.dependency_resolution_algorithm,
+        tuple((channel, 0, words) for channel, words in enumerate(activation_words)),
     )
     descriptions = _descriptions(net, views, buffers, cwl)
     executable = Executable(
@@ -147,7 +150,7 @@ def _search_deadline(parameters: CompileParameters) -> float:
     return time.monotonic() + min(positive) if positive else math.inf
 
 
-def _constant_lanes(cwl: int, mirror: bool, activation_words: int) -> tuple[ConstantLane, ...]:
+def _constant_lanes(cwl: int, mirror: bool, activation_words: list[int]) -> tuple[ConstantLane, ...]:
     """Where constants live and which lanes load them.
 
     ``NONE``: all on the activations' channel, after them, loaded by DTL1 (DTL0 moves activations).
@@ -156,10 +159,10 @@ def _constant_lanes(cwl: int, mirror: bool, activation_words: int) -> tuple[Cons
     channels' rate.
     """
     if not mirror:
-        return (ConstantLane(Unit.DTL1, Constants(cwl, ACTIVATION_CHANNEL), activation_words),)
+        return (ConstantLane(Unit.DTL1, Constants(cwl, ACTIVATION_CHANNEL), activation_words[0]),)
     return (
-        ConstantLane(Unit.DTL0, Constants(cwl, ACTIVATION_CHANNEL), activation_words),
-        ConstantLane(Unit.DTL1, Constants(cwl, 1 - ACTIVATION_CHANNEL), 0),
+        ConstantLane(Unit.DTL0, Constants(cwl, ACTIVATION_CHANNEL), activation_words[0]),
+        ConstantLane(Unit.DTL1, Constants(cwl, 1 - ACTIVATION_CHANNEL), activation_words[1]),
     )
 
 
@@ -231,31 +234,41 @@ def _plan_residency(
         if at < cache_words // 8:
             continue
         placed.append((first, q, at, words))
-        ctx.resident[buffer.address] = (buffer.sample_words * ctx.batch, at, words)
+        ctx.resident[buffer.channel, buffer.address] = (buffer.sample_words * ctx.batch, at, words)
         for i in range(first, q + 1):
             low[i] = min(low[i], at)
             ctx.live.setdefault(order[i].name, []).append(name)
     ctx.arena_limit = {layer.name: low[i] for i, layer in enumerate(order)}
 
 
-def _plan_ddr(net: Network, views: Views, cwl: int) -> tuple[dict[str, Buffer], int]:
+def _plan_ddr(net: Network, views: Views, cwl: int, channels: int) -> tuple[dict[str, Buffer], list[int]]:
+    """Every tensor's DDR buffer, and the activation words on each channel.
+
+    The network's inputs and outputs live on the activation channel; with ``channels`` = 2 (``MIRROR``) the
+    other tensors alternate between both channels, each moved by its channel's lane, so activations too
+    stream at both channels' rate."""
     buffers: dict[str, Buffer] = {}
-    top = 0
+    tops = [0] * channels
+    io = {current for current, _ in views.inputs.values()} | {held for held, _ in views.outputs.values()}
     owners = [current for current, _ in views.inputs.values()]
     owners += [layer.name for layer in net.layers if layer.name not in views.skipped]
+    count = 0
     for name in owners:
         if name in buffers:
             continue
         tensor = net.tensors[name]
-        buffer = Buffer(tensor, ACTIVATION_CHANNEL, top, -(-tensor.channels // cwl))
+        channel = ACTIVATION_CHANNEL
+        if name not in io:
+            channel, count = (ACTIVATION_CHANNEL + count) % channels, count + 1
+        buffer = Buffer(tensor, channel, tops[channel], -(-tensor.channels // cwl))
         buffers[name] = buffer
-        top += buffer.sample_words * net.batch
+        tops[channel] += buffer.sample_words * net.batch
     for name in net.tensors:
         root = views.root(name)
         if name not in buffers and root in buffers:
             base = buffers[root]
             buffers[name] = Buffer(net.tensors[name], base.channel, base.address, -(-net.tensors[name].channels // cwl))
-    return buffers, top
+    return buffers, tops
 
 
 def _descriptions(net: Network, views: Views, buffers: dict[str, Buffer], cwl: int) -> dict[str, TensorDescription]:

@@ -86,8 +86,9 @@ class Context:
         self.emitter = Emitter()
         self.samples = range(batch)
         """The samples the layer being lowered computes (all of them, or one in a sample-major segment)."""
-        self.resident: dict[int, tuple[int, int, int]] = {}
-        """DDR word of a tensor kept in the cache -> (its words, its cache address, words per cache copy): a
+        self.resident: dict[tuple[int, int], tuple[int, int, int]] = {}
+        """(DDR channel, first word) of a tensor kept in the cache -> (its words, its cache address, words per
+        cache copy): a
         tensor kept per sample holds one sample at a time, every sample's DDR words mapping onto that copy."""
         self.live: dict[str, list[str]] = {}
         """Layer -> the resident tensors alive while it runs."""
@@ -96,8 +97,8 @@ class Context:
 
     def cached(self, buffer: Buffer, ddr_word: int) -> int | None:
         """The cache word holding DDR word ``ddr_word`` of ``buffer`` if that tensor is kept in the cache."""
-        for start, (words, at, period) in self.resident.items():
-            if start <= ddr_word < start + words:
+        for (channel, start), (words, at, period) in self.resident.items():
+            if channel == buffer.channel and start <= ddr_word < start + words:
                 return at + (ddr_word - start) % period
         return None
 
@@ -188,7 +189,8 @@ class Context:
         if at is not None:
             self.move(cache, Pattern.contiguous(at, cache.count))
             return
-        self.emit(Unit.DTL0, Load(ch=buffer.channel, ddr=Pattern.contiguous(ddr_word, cache.count), cache=cache))
+        lane = Unit.DTL1 if buffer.channel else Unit.DTL0  # each channel's activations move on its own lane
+        self.emit(lane, Load(ch=buffer.channel, ddr=Pattern.contiguous(ddr_word, cache.count), cache=cache))
 
     def store(self, buffer: Buffer, ddr: int | Pattern, cache: Pattern) -> None:
         """Store ``cache`` to DDR words of ``buffer``: consecutive from a word, or walked by a pattern."""
@@ -197,7 +199,7 @@ class Context:
         if at is not None:
             self.move(Pattern(at, walk.dims), cache)
             return
-        self.emit(Unit.DTL0, Store(ch=buffer.channel, cache=cache, ddr=walk))
+        self.emit(Unit.DTL1 if buffer.channel else Unit.DTL0, Store(ch=buffer.channel, cache=cache, ddr=walk))
 
     def move(self, dst: Pattern, src: Pattern) -> None:
         """Copy whole words in the cache (nothing if ``dst`` is ``src``)."""

@@ -50,31 +50,36 @@ class Emitter:
 
 
 class _DdrTable:
-    """Last reader/writer per queue of the DDR words of the activation region (constants are read-only)."""
+    """Last reader/writer per queue of the DDR words of the activation regions (constants are read-only)."""
 
-    def __init__(self, channel: int, base: int, words: int):
-        self.channel, self.base = channel, base
-        self.writer = np.full((len(QUEUES), max(words, 1)), -1, dtype=np.int64)
-        self.reader = np.full((len(QUEUES), max(words, 1)), -1, dtype=np.int64)
+    def __init__(self, regions: tuple[tuple[int, int, int], ...]):
+        self.regions: dict[int, tuple[int, int, int]] = {}  # channel -> (first word, words, offset in the table)
+        offset = 0
+        for channel, base, words in regions:
+            self.regions[channel] = (base, words, offset)
+            offset += words
+        self.writer = np.full((len(QUEUES), max(offset, 1)), -1, dtype=np.int64)
+        self.reader = np.full((len(QUEUES), max(offset, 1)), -1, dtype=np.int64)
 
     def words(self, ins: Load | Store) -> np.ndarray:
-        if ins.ch != self.channel:
+        if ins.ch not in self.regions:
             return np.empty(0, dtype=np.int64)
-        words = ins.ddr.addresses() - self.base
-        return words[(words >= 0) & (words < self.writer.shape[1])]
+        base, count, offset = self.regions[ins.ch]
+        words = ins.ddr.addresses() - base
+        return words[(words >= 0) & (words < count)] + offset
 
 
 def resolve(
     steps: list[Step],
     hw: ModelParameters,
     algorithm: DependencyResolutionAlgorithm,
-    activations: tuple[int, int, int],
+    activations: tuple[tuple[int, int, int], ...],
 ) -> tuple[Program, tuple[LayerSpan, ...]]:
-    """The program with dependencies; ``activations`` = (channel, first word, words) of the activation region."""
+    """The program with dependencies; ``activations``: (channel, first word, words) of each activation region."""
     lim = limits_of(hw)
     writer = np.full((len(QUEUES), lim.cache_words), -1, dtype=np.int64)
     reader = np.full((len(QUEUES), lim.cache_words), -1, dtype=np.int64)
-    ddr = _DdrTable(*activations)
+    ddr = _DdrTable(activations)
     latest = np.full(len(QUEUES), -1, dtype=np.int64)
     builder = ProgramBuilder()
     spans: dict[tuple[str, Unit], list[int]] = {}
