@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -52,7 +52,7 @@ class Setup:
 
     graph: FloatGraph
     qparams: QParamsOf
-    linear: Mapping[str, LinearWeights] = field(default_factory=dict)
+    linear: Mapping[str, LinearWeights]
 
 
 def _clamp(y: tf.Tensor, low: float, high: float) -> tf.Tensor:

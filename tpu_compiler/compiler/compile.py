@@ -64,9 +64,16 @@ def compile_(
     while True:
         lanes = _constant_lanes(cwl, mirror, activation_words)
         ctx = Context(
-            hw, buffers, lanes, net.batch, slicing_scheme, _streams_weights(parameters), share, _band_copies(parameters)
+            hw,
+            buffers,
+            lanes,
+            net.batch,
+            slicing_scheme,
+            _streams_weights(parameters),
+            share,
+            _band_copies(parameters),
+            int(parameters.slicer.spatial_limit),
         )
-        ctx.spatial_limit = max(1, int(parameters.slicer.spatial_limit))
         order = [layer for layer in net.layers if layer.name not in views.skipped]
         split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
         if keep:

@@ -57,6 +57,7 @@ class Context:
         stream_weights: bool = False,
         band_share: float = 0.5,
         band_copies: tuple[int, int] = (2, 2),
+        spatial_limit: int = 1,
     ):
         self.hw, self.lim = hw, limits_of(hw)
         self.cwl = self.lim.cwl
@@ -68,9 +69,9 @@ class Context:
         """The share of its cache a layer that moves bands through DDR keeps for them when weights stream
         (the slicer's ``max_cache_utilization``); the stream gets the rest."""
         self.me_copies, self.ewp_copies = band_copies
-        self.spatial_limit = 1
-        """The slicer's ``spatial_limit``: the row bands a layer moving bands through DDR is cut into at least
-        (when its double buffers let the DMA overlap the work), so its loads and stores pipeline."""
+        self.spatial_limit = max(1, spatial_limit)
+        """The slicer's ``spatial_limit``: the pieces a convolution or element-wise layer with doubled buffers is
+        cut into at least, so the next layer starts on the first and loads and stores pipeline."""
         """Copies of the band buffers of array (ME) layers and of EWP layers: 2 (round robin) lets the DMA fill
         one while a unit works on the other; 1 gives the band all the room (which is all SEQUENTIAL can use)."""
         self._stream_order: list[str] = []
