@@ -9,6 +9,7 @@ from pytpu import get_hw_params
 from pytpu.isa import Drain, Gemm, LoadWeights, Pattern, Program, ProgramBuilder, Unit
 from pytpu.isa.layouts import output_stage_words, pack_output_stage, pack_weight_tile, weight_tile_words
 from pytpu.sim import Simulator
+from pytpu.sim.accumulators import Accumulators
 from tests.tpu_reference import requantize
 
 CWL = 128
@@ -207,3 +208,32 @@ def test_gemm_on_the_64x64_platform():
     # LOADW 64 cycles; GEMM 64 + 64 + 20; DRAIN 20 -> 232 cycles at 250 MHz = 0.928 us
     assert timeline.cycles == 64 + 128 + 20 + 20
     assert timeline.execution_time_us == pytest.approx(0.928)
+
+
+def test_lazily_summed_gemms_wrap_and_stay_exact_past_a_float32_sum():
+    """GEMMs are summed when their rows are read, many K tiles in one product: 1,100 tiles of -128 * -128
+    codes exceed both what one float32 sum holds exactly (1,024 products) and int32, which wraps."""
+    acc = Accumulators(16, 8)
+    x = np.full((2, 128), -128, dtype=np.int8)
+    w = np.full((128, 8), -128, dtype=np.float32)
+    for i in range(1100):
+        acc.gemm(3, x, w, accumulate=i > 0)
+    want = np.full((2, 8), 1100 * 128 * 128 * 128, dtype=np.int64).astype(np.int32)  # wraps modulo 2^32
+    assert want[0, 0] < 0
+    assert np.array_equal(acc.read(3, 2, 8), want)
+
+
+def test_lazy_sums_settle_when_other_rows_overlap_or_are_overwritten():
+    rng = np.random.default_rng(4)
+    acc = Accumulators(32, 16)
+    expected = np.zeros((32, 16), dtype=np.int64)
+    for start, n, m, accumulate in [(0, 8, 16, 0), (0, 8, 16, 1), (4, 8, 10, 1), (4, 8, 10, 0), (20, 4, 16, 1)]:
+        x = rng.integers(-128, 128, (n, 40), dtype=np.int8)
+        w = rng.integers(-128, 128, (40, m)).astype(np.float32)
+        product = x.astype(np.int64) @ w.astype(np.int64)
+        if accumulate:
+            expected[start : start + n, :m] += product
+        else:
+            expected[start : start + n, :m] = product
+        acc.gemm(start, x, w, accumulate=bool(accumulate))
+    assert np.array_equal(acc.values, expected)

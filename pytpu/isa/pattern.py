@@ -10,6 +10,10 @@ import numpy as np
 MAX_DIMS = 4
 """Dimensions a pattern may have."""
 
+_ADDRESSES: dict[Pattern, np.ndarray] = {}
+_ADDRESSES_KEPT = 1 << 14
+"""Address arrays kept: a simulated program walks the same patterns once per batch element and run."""
+
 _DIM_RE = re.compile(r"^(\d+):(-?\d+)$")
 
 
@@ -49,10 +53,17 @@ class Pattern:
         return lo, hi
 
     def addresses(self) -> np.ndarray:
-        """Every address in walking order, as a flat int64 array."""
+        """Every address in walking order, as a flat int64 array (read-only: shared between calls)."""
+        cached = _ADDRESSES.get(self)
+        if cached is not None:
+            return cached
         out = np.array([self.base], dtype=np.int64)
         for count, stride in self.dims:
             out = (out[:, None] + np.arange(count, dtype=np.int64) * stride).reshape(-1)
+        out.flags.writeable = False
+        if len(_ADDRESSES) >= _ADDRESSES_KEPT:
+            _ADDRESSES.clear()
+        _ADDRESSES[self] = out
         return out
 
     def __str__(self) -> str:

@@ -17,7 +17,7 @@ from pytpu.isa.base import Instruction, queue_of
 from pytpu.isa.dma import Load, Store
 from pytpu.isa.program import Program
 from pytpu.isa.units import DMA_LANES, UNITS, Ref, Unit
-from pytpu.isa.validate import describe, instruction_problems, raise_problems, span_problems
+from pytpu.isa.validate import describe, instruction_problems, raise_problems
 from pytpu.sim import ops
 from pytpu.sim.checker import wrong_unit
 from pytpu.sim.state import DeviceState, Write
@@ -28,8 +28,9 @@ from pytpu.sim.timing import Slot, TimingModel
 def execute(program: Program, state: DeviceState, *, checked: bool = False) -> Timeline:
     """Run ``program`` on ``state``.
 
-    Every access is checked against capacity and alignment as it executes; when the program has not been
-    through the static checker (``checked=False``) every field is checked too.
+    A program that has not been through the static checker (``checked=False``) is checked instruction by
+    instruction as it executes (unit, fields, accesses against capacity and alignment, rules, dependencies),
+    so it cannot touch memory the device does not have; one that has been is not checked twice.
     """
     return _Engine(program, state, checked).run()
 
@@ -71,27 +72,23 @@ class _Engine:
         if cached is not None:
             return cached
         index = self.heads[unit]
-        if index >= len(self.streams[unit]):
+        stream = self.streams[unit]
+        if index >= len(stream):
             return None
-        ins = self.streams[unit][index]
-        if self.verified[unit] <= index:
+        ins = stream[index]
+        if not self.checked and self.verified[unit] <= index:
             self._check(unit, index, ins)
             self.verified[unit] = index + 1
         ready = 0
+        done = self.done
         for dep in ins.deps:
-            done = self._done_of(dep, unit, index, ins)
-            if done < 0:
+            finished = done[dep.unit][dep.index]
+            if finished < 0:
                 return None
-            ready = max(ready, done)
+            if finished > ready:
+                ready = finished
         slot = self.plans[unit] = self.timing.plan(unit, ins, ready)
         return slot
-
-    def _done_of(self, dep: Ref, unit: Unit, index: int, ins: Instruction) -> int:
-        if not (0 <= dep.index < len(self.streams[dep.unit])):
-            raise DependencyError(
-                f"{describe(unit, index, ins)}: waits for {dep}, which does not exist", unit.name, index
-            )
-        return self.done[dep.unit][dep.index]
 
     def _execute(self, unit: Unit, slot: Slot) -> None:
         index = self.heads[unit]
@@ -117,13 +114,20 @@ class _Engine:
         self.events.append(Event(unit, index, ins.MNEMONIC, queue, slot.start, slot.end, slot.done, channel))
 
     def _check(self, unit: Unit, index: int, ins: Instruction) -> None:
-        """Accesses always; fields and rules too if the static checker did not run."""
+        """What the static checker would have: the unit, every field, access and rule, the dependencies.
+
+        A program that passed the static checker (``checked``) is not checked again here.
+        """
         lim, ref = self.state.lim, Ref(unit, index)
         unit_problem = wrong_unit(unit, ins)
         if unit_problem:
             raise_problems([(ref, ins, unit_problem)])
-        problems = span_problems(ins, lim) if self.checked else instruction_problems(ins, lim)
-        raise_problems([(ref, ins, p) for p in problems])
+        raise_problems([(ref, ins, p) for p in instruction_problems(ins, lim)])
+        for dep in ins.deps:
+            if not (0 <= dep.index < len(self.streams[dep.unit])):
+                raise DependencyError(
+                    f"{describe(unit, index, ins)}: waits for {dep}, which does not exist", unit.name, index
+                )
 
     def _land(self, now: int | None) -> None:
         """Apply the writes of every instruction complete by ``now`` (all of them if None)."""

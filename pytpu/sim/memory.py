@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 
 _PAGE_BITS = 10
@@ -17,6 +19,8 @@ class SparseMemory:
 
     def read(self, words: np.ndarray) -> np.ndarray:
         """The words at the given addresses, shape ``(n, cwl)`` int8."""
+        if _is_run(words):
+            return self.read_run(int(words[0]), words.size)
         out = np.zeros((words.size, self.cwl), dtype=np.int8)
         pages = words >> _PAGE_BITS
         for page in np.unique(pages):
@@ -28,6 +32,9 @@ class SparseMemory:
 
     def write(self, words: np.ndarray, values: np.ndarray) -> None:
         """Store ``values[i]`` (a whole word) at ``words[i]``."""
+        if _is_run(words):
+            self.write_run(int(words[0]), values)
+            return
         pages = words >> _PAGE_BITS
         for page in np.unique(pages):
             store = self._pages.get(int(page))
@@ -36,21 +43,54 @@ class SparseMemory:
             sel = pages == page
             store[words[sel] & (_PAGE_WORDS - 1)] = values[sel]
 
+    def read_run(self, first: int, count: int) -> np.ndarray:
+        """``count`` consecutive words from word ``first``, page by page."""
+        out = np.zeros((count, self.cwl), dtype=np.int8)
+        for page, lo, hi, at in _pieces(first, count):
+            store = self._pages.get(page)
+            if store is not None:
+                out[at : at + hi - lo] = store[lo:hi]
+        return out
+
+    def write_run(self, first: int, values: np.ndarray) -> None:
+        """Store ``values`` (whole words) at consecutive words from word ``first``, page by page."""
+        for page, lo, hi, at in _pieces(first, len(values)):
+            store = self._pages.get(page)
+            if store is None:
+                store = self._pages[page] = np.zeros((_PAGE_WORDS, self.cwl), dtype=np.int8)
+            store[lo:hi] = values[at : at + hi - lo]
+
     def write_bytes(self, byte_address: int, data: np.ndarray) -> None:
         """Store bytes from a word-aligned address (the tail of the last word is zero-filled)."""
         raw = np.ascontiguousarray(data).view(np.int8).reshape(-1)
         words = -(-raw.size // self.cwl)
         padded = np.zeros(words * self.cwl, dtype=np.int8)
         padded[: raw.size] = raw
-        first = byte_address // self.cwl
-        self.write(np.arange(first, first + words, dtype=np.int64), padded.reshape(words, self.cwl))
+        self.write_run(byte_address // self.cwl, padded.reshape(words, self.cwl))
 
     def read_bytes(self, byte_address: int, nbytes: int) -> np.ndarray:
         """``nbytes`` bytes (int8) from a word-aligned address."""
         first = byte_address // self.cwl
         words = -(-nbytes // self.cwl)
-        return self.read(np.arange(first, first + words, dtype=np.int64)).reshape(-1)[:nbytes]
+        return self.read_run(first, words).reshape(-1)[:nbytes]
 
     @property
     def bytes_allocated(self) -> int:
         return len(self._pages) * _PAGE_WORDS * self.cwl
+
+
+def _is_run(words: np.ndarray) -> bool:
+    """Whether the addresses are consecutive and ascending (most DMA transfers)."""
+    n = words.size
+    return n > 0 and int(words[-1]) - int(words[0]) == n - 1 and (n < 3 or bool(np.all(np.diff(words) == 1)))
+
+
+def _pieces(first: int, count: int) -> Iterator[tuple[int, int, int, int]]:
+    """``(page, lo, hi, at)``: words ``lo..hi`` of ``page`` hold words ``at..`` of a run from ``first``."""
+    at = 0
+    while at < count:
+        word = first + at
+        page, lo = word >> _PAGE_BITS, word & (_PAGE_WORDS - 1)
+        hi = min(_PAGE_WORDS, lo + count - at)
+        yield page, lo, hi, at
+        at += hi - lo

@@ -8,6 +8,7 @@ import numpy as np
 
 from pytpu.isa.fields import Limits, limits_of
 from pytpu.params import ModelParameters
+from pytpu.sim.accumulators import Accumulators
 from pytpu.sim.memory import SparseMemory
 
 CACHE = -1
@@ -51,9 +52,14 @@ class DeviceState:
         self.lim: Limits = limits_of(hw)
         tpu = hw.tpu_parameters
         self.cache = np.zeros((self.lim.cache_words, self.lim.cwl), dtype=np.int8)
-        self.acc = np.zeros((tpu.accumulator_rows, tpu.array_columns), dtype=np.int32)
+        self.accumulators = Accumulators(tpu.accumulator_rows, tpu.array_columns)
         self.weights: list[WeightTile | None] = [None] * tpu.weight_buffers
         self.ddr = [SparseMemory(self.lim.cwl) for _ in range(hw.ddr.channels)]
+
+    @property
+    def acc(self) -> np.ndarray:
+        """The accumulators, every pending GEMM summed."""
+        return self.accumulators.values
 
     def read_cache(self, words: np.ndarray, off: int = 0, length: int | None = None) -> np.ndarray:
         """Bytes ``off..off+length`` of the given words, shape ``(n, length)`` int8 (a copy)."""

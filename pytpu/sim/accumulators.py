@@ -1,0 +1,121 @@
+"""The ME's int32 accumulators, with GEMM products summed lazily.
+
+A convolution's output rows are the sum of many GEMMs, one per K tile, each ``N x K @ K x M`` with K at
+most the array's rows.  Multiplying them one by one spends most of the simulator's time in BLAS calls on
+small matrices.  Here a GEMM only records its inputs (a copy of the activation rows as they are when it
+runs, and its weight tile); the sums are formed when a DRAIN reads the rows, or anything else touches
+them, as one product of the concatenated inputs: ``[x1 x2 ..] @ [w1; w2; ..]``.
+
+Exactness: int8 codes multiply to at most 2^14 in magnitude, so a float32 sum of up to 1,024 products is
+exact whatever order BLAS adds in (every partial sum is an integer of at most 2^24); longer sums are
+split into chunks of that many and added in int64.  Adding in int64 and wrapping to int32 once equals
+wrapping after every GEMM, as the hardware does, because wrapping is addition modulo 2^32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pytpu.sim.blas import matmul
+
+EXACT_FLOAT32_TERMS = (1 << 24) // (128 * 128)
+"""Products of int8 codes a float32 sum holds exactly."""
+
+
+@dataclass(slots=True)
+class _Sum:
+    """Pending GEMMs into rows ``start..start+n`` and columns ``:m``; ``onto`` adds them to what the rows hold."""
+
+    start: int
+    n: int
+    m: int
+    onto: bool
+    xs: list[np.ndarray] = field(default_factory=list)
+    ws: list[np.ndarray] = field(default_factory=list)
+
+    def overlaps(self, start: int, n: int) -> bool:
+        return start < self.start + self.n and self.start < start + n
+
+
+class Accumulators:
+    """``rows x columns`` int32 accumulators; ``gemm`` records a product, ``read`` settles and returns rows."""
+
+    def __init__(self, rows: int, columns: int):
+        self._acc = np.zeros((rows, columns), dtype=np.int32)
+        self._pending: list[_Sum] = []
+
+    def gemm(self, start: int, x: np.ndarray, w: np.ndarray, accumulate: bool) -> None:
+        """``acc[start:start+n, :m] (+)= x @ w`` for int8 rows ``x`` (``n x k``, kept) and tile ``w`` (``k x m``).
+
+        ``w`` holds the tile's codes as floats (float32 when ``k`` allows an exact float32 sum).
+        """
+        n, m = x.shape[0], w.shape[1]
+        same: _Sum | None = None
+        for pending in list(self._pending):
+            if not pending.overlaps(start, n):
+                continue
+            if (pending.start, pending.n, pending.m) == (start, n, m):
+                same = pending
+            else:
+                self._settle(pending)
+        if same is not None and not accumulate:
+            self._pending.remove(same)  # overwritten before anything read it
+            same = None
+        if same is None:
+            same = _Sum(start, n, m, onto=bool(accumulate))
+            self._pending.append(same)
+        same.xs.append(x)
+        same.ws.append(w)
+
+    def read(self, start: int, n: int, m: int) -> np.ndarray:
+        """Rows ``start..start+n``, columns ``:m`` (a view: valid until the next GEMM)."""
+        for pending in list(self._pending):
+            if pending.overlaps(start, n):
+                self._settle(pending)
+        return self._acc[start : start + n, :m]
+
+    @property
+    def values(self) -> np.ndarray:
+        """Every accumulator, all pending sums formed."""
+        for pending in list(self._pending):
+            self._settle(pending)
+        return self._acc
+
+    def _settle(self, pending: _Sum) -> None:
+        self._pending.remove(pending)
+        rows = self._acc[pending.start : pending.start + pending.n, : pending.m]
+        chunks = list(_chunks(pending.xs, pending.ws))
+        if len(chunks) == 1:
+            product = chunks[0].astype(np.int32)
+            if pending.onto:
+                rows += product  # int32 wraps like the hardware's accumulators
+            else:
+                rows[...] = product
+            return
+        total = sum((c.astype(np.int64) for c in chunks), np.zeros(rows.shape, dtype=np.int64))
+        if pending.onto:
+            total += rows
+        rows[...] = total.astype(np.int32)  # wraps modulo 2^32
+
+
+def _chunks(xs: list[np.ndarray], ws: list[np.ndarray]) -> list[np.ndarray]:
+    """Products of consecutive terms, each over at most EXACT_FLOAT32_TERMS inputs summed in one matmul."""
+    out: list[np.ndarray] = []
+    i = 0
+    while i < len(xs):
+        if ws[i].dtype != np.float32:  # a tile too deep for an exact float32 sum (not on 128x128)
+            out.append(matmul(xs[i].astype(ws[i].dtype), ws[i]))
+            i += 1
+            continue
+        j, depth = i, 0
+        while j < len(xs) and ws[j].dtype == np.float32 and (j == i or depth + xs[j].shape[1] <= EXACT_FLOAT32_TERMS):
+            depth += xs[j].shape[1]
+            j += 1
+        if j == i + 1:
+            out.append(matmul(xs[i].astype(np.float32), ws[i]))
+        else:
+            out.append(matmul(np.concatenate(xs[i:j], axis=1).astype(np.float32), np.concatenate(ws[i:j], axis=0)))
+        i = j
+    return out
