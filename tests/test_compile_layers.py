@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import warnings
 from collections.abc import Callable
 from functools import cache
@@ -14,7 +15,7 @@ import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, TpuProgram, model_execute
 from pytpu.errors import CompilationError
-from pytpu.isa import Store
+from pytpu.isa import Drain, LoadWeights, Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tests.test_quantize_layers import GRAPHS, channel_shuffle
 from tpu_compiler import Network, compiler
@@ -367,3 +368,19 @@ def test_cache_schedule_search_honours_its_time_limit(monkeypatch: pytest.Monkey
     calls.clear()
     with pytest.warns(UserWarning):
         assert _stored_words(model, 1, hurried)[0] > stored
+
+
+def test_each_band_loads_its_first_weight_tile_before_the_last_drain_of_the_band_before() -> None:
+    """The ME issues in order and a DRAIN waits for the array to be free, so a LOADW behind a band's last DRAIN
+    would leave the array idle while the tile loads. Only a layer's first LOADW may follow a DRAIN."""
+    _, model, _ = quantize(middle_convolutions, seeded((2, 16, 32, 128), 0))
+    codes = model.rescale({"x:0": seeded((1, 16, 32, 128), 3)})["x:0"]
+    parameters = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)
+    parameters = dataclasses.replace(parameters, slicer=dataclasses.replace(parameters.slicer, spatial_limit=4))
+    out, _ = _run(model, codes, parameters)
+    assert np.array_equal(out, _golden(model, codes))
+    network, _ = Network.from_quantized_model(model)
+    me = compiler.compile_(HW, network, parameters)[0].program.me
+    drains = sum(isinstance(ins, Drain) for ins in me)
+    behind_drain = sum(isinstance(a, Drain) and isinstance(b, LoadWeights) for a, b in itertools.pairwise(me))
+    assert drains >= 8 and behind_drain == 1  # several bands in each of two layers; the second layer's start

@@ -421,6 +421,8 @@ def _emit_group(
                 dst=Pattern(outbuf + tile.o0 // ctx.cwl, ((n, y.wpp),)),
                 off=tile.o0 % ctx.cwl,
             )
+        if index + 1 < len(steps):  # every step starts with the group's first tile
+            me.preload(group[0].addr[0], *group[0].chunks[0].tile.shape)
         me.flush()
         if (w0, w1) == (0, y.wpp):
             ctx.store(y, ddr, Pattern.contiguous(outbuf, n * y.wpp))

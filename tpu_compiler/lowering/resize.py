@@ -28,6 +28,7 @@ from pytpu.isa.ewp_arith import MAX_TAPS
 from tpu_compiler.compiler.context import Context
 from tpu_compiler.lowering.bands import even_bands, fit_rows
 from tpu_compiler.lowering.gather import Side, emit_gather
+from tpu_compiler.lowering.streaming import pipeline
 from tpu_compiler.network import Layer
 
 WEIGHT_BITS = 10
@@ -237,21 +238,28 @@ def _lower_stored(ctx: Context, layer: Layer, plan: _Plan) -> None:
     slots = [
         (arena.alloc(in_words, "input band"), arena.alloc(per_band * out_row, "output band")) for _ in range(copies)
     ]
-    step = 0
-    for sample in ctx.samples:
-        for band in bands:
-            in_at, out_at = slots[step % copies]
-            step += 1
-            lo, hi = plan.in_span(band.start, band.stop)
-            held = ctx.cached(x, x.at(sample, lo * in_row))  # a tensor kept in the cache is read in place
-            if held is None:
-                ctx.load(x, x.at(sample, lo * in_row), Pattern.contiguous(in_at, (hi - lo) * in_row))
-            else:
-                in_at = held
-            kept = ctx.cached(y, y.at(sample, band.start * out_row))
-            out_at = out_at if kept is None else kept
-            plan.emit(ctx, in_at, out_at, band.start, band.stop, lo)
-            ctx.store(y, y.at(sample, band.start * out_row), Pattern.contiguous(out_at, len(band) * out_row))
+    steps = [(sample, band) for sample in ctx.samples for band in bands]
+
+    def load(index: int) -> tuple[int, int]:
+        """Where step ``index``'s input band is (loaded into its slot, or kept in the cache) and its first row."""
+        sample, band = steps[index]
+        lo, hi = plan.in_span(band.start, band.stop)
+        held = ctx.cached(x, x.at(sample, lo * in_row))  # a tensor kept in the cache is read in place
+        if held is not None:
+            return held, lo
+        at = slots[index % copies][0]
+        ctx.load(x, x.at(sample, lo * in_row), Pattern.contiguous(at, (hi - lo) * in_row))
+        return at, lo
+
+    def work(index: int, loaded: tuple[int, int]) -> None:
+        sample, band = steps[index]
+        in_at, lo = loaded
+        kept = ctx.cached(y, y.at(sample, band.start * out_row))
+        out_at = slots[index % copies][1] if kept is None else kept
+        plan.emit(ctx, in_at, out_at, band.start, band.stop, lo)
+        ctx.store(y, y.at(sample, band.start * out_row), Pattern.contiguous(out_at, len(band) * out_row))
+
+    pipeline(len(steps), copies, load, work)
 
 
 def _lower_gathered(ctx: Context, layer: Layer, taps: dict[int, list[list[tuple[int, int]]]]) -> None:
