@@ -213,7 +213,9 @@ def test_inverse_transposes_cancel() -> None:
 
 def test_planar_plan_of_resnet50() -> None:
     """keras ResNet-50's stem: two pixels per accumulator row, two kernel rows and four groups per window word."""
-    plan = plan_stem(StemGeometry(3, 224, 224, 64, 112, 112, 7, 7, 2, 2, 1, 1, 3, 3), HW)
+    plan = plan_stem(
+        StemGeometry(h=224, w=224, oh=112, ow=112, kh=7, kw=7, sy=2, sx=2, dy=1, dx=1, top=3, left=3, c=3, m=64), HW
+    )
     assert plan is not None and (plan.q, plan.stack, plan.offsets) == (2, 2, 4)
     assert plan.depth(0) <= 128 and plan.stack * 3 * plan.segment <= 128
 

@@ -27,6 +27,7 @@ from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
 from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows
 from tpu_compiler.lowering.me_stream import MeStream
 from tpu_compiler.lowering.streaming import pipeline
+from tpu_compiler.lowering.window import ConvWindow, window_fields
 from tpu_compiler.network import Layer
 
 
@@ -54,24 +55,11 @@ class OutTile:
 
 
 @dataclass(frozen=True)
-class Geometry:
-    samples: range
-    h: int
-    w: int
-    oh: int
-    ow: int
-    kh: int
-    kw: int
-    sy: int
-    sx: int
-    dy: int
-    dx: int
-    top: int
-    left: int
-    right: int
+class Geometry(ConvWindow):
+    """A convolution's windows over the samples it computes, with its right padding (its rows are padded)."""
 
-    def in_rows(self, out_rows: int) -> int:
-        return (out_rows - 1) * self.sy + (self.kh - 1) * self.dy + 1
+    samples: range
+    right: int
 
     @property
     def padded_w(self) -> int:
@@ -79,17 +67,13 @@ class Geometry:
 
 
 def _geometry(ctx: Context, layer: Layer, x: Buffer, y: Buffer, pointwise: bool) -> Geometry:
-    weights = layer.arrays["weights"]
-    kh, kw = int(weights.shape[0]), int(weights.shape[1])
     if pointwise:
         rows = len(ctx.samples) * x.tensor.positions  # the samples one after the other: one list of rows
         first = ctx.samples.start
-        return Geometry(range(first, first + 1), rows, 1, rows, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0)
-    _, h, w, _ = x.tensor.shape
-    _, oh, ow, _ = y.tensor.shape
-    (sy, sx), (dy, dx) = layer.get("strides", [1, 1]), layer.get("dilations", [1, 1])
-    top, _, left, right = layer.get("pads", [0, 0, 0, 0])
-    return Geometry(ctx.samples, h, w, oh, ow, kh, kw, sy, sx, dy, dx, top, left, right)
+        one = dict(w=1, ow=1, kh=1, kw=1, sy=1, sx=1, dy=1, dx=1, top=0, left=0)
+        return Geometry(h=rows, oh=rows, **one, samples=range(first, first + 1), right=0)
+    right = int(layer.get("pads", [0, 0, 0, 0])[3])
+    return Geometry(**window_fields(layer, x.tensor.shape, y.tensor.shape), samples=ctx.samples, right=right)
 
 
 def _is_pointwise(ctx: Context, layer: Layer) -> bool:

@@ -42,6 +42,7 @@ from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.memory import Arena
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
 from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows
+from tpu_compiler.lowering.window import ConvWindow, window_fields
 from tpu_compiler.network import Layer
 
 PLANAR_INPUT = "planar_input"
@@ -53,23 +54,11 @@ def reads_planar_input(layer: Layer) -> bool:
 
 
 @dataclass(frozen=True)
-class StemGeometry:
-    """A convolution's shape: input ``C x H x W``, output ``OH x OW x M``, kernel, strides, dilations, padding."""
+class StemGeometry(ConvWindow):
+    """A convolution's windows with its input channels ``c`` and output channels ``m``."""
 
     c: int
-    h: int
-    w: int
     m: int
-    oh: int
-    ow: int
-    kh: int
-    kw: int
-    sy: int
-    sx: int
-    dy: int
-    dx: int
-    top: int
-    left: int
 
 
 def stem_geometry(layer: Layer, in_shape: Sequence[int], out_shape: Sequence[int]) -> StemGeometry | None:
@@ -78,12 +67,8 @@ def stem_geometry(layer: Layer, in_shape: Sequence[int], out_shape: Sequence[int
         return None
     if len(in_shape) != 4 or len(out_shape) != 4:
         return None
-    kh, kw, _, m = (int(d) for d in np.shape(layer.arrays["weights"]))
-    (sy, sx), (dy, dx) = layer.get("strides", [1, 1]), layer.get("dilations", [1, 1])
-    top, _, left, _ = layer.get("pads", [0, 0, 0, 0])
-    _, h, w, c = (int(d) for d in in_shape)
-    _, oh, ow, _ = (int(d) for d in out_shape)
-    return StemGeometry(c, h, w, m, oh, ow, kh, kw, int(sy), int(sx), int(dy), int(dx), int(top), int(left))
+    m = int(np.shape(layer.arrays["weights"])[3])
+    return StemGeometry(**window_fields(layer, in_shape, out_shape), c=int(in_shape[3]), m=m)
 
 
 @dataclass(frozen=True)
