@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, TpuProgram, model_execute
 from pytpu.errors import CompilationError
-from pytpu.isa import Drain, LoadWeights, Store
+from pytpu.isa import Drain, LoadWeights, Move, Pack, Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tests.test_quantize_layers import GRAPHS, channel_shuffle
 from tpu_compiler import Network, compiler
@@ -384,3 +384,29 @@ def test_each_band_loads_its_first_weight_tile_before_the_last_drain_of_the_band
     drains = sum(isinstance(ins, Drain) for ins in me)
     behind_drain = sum(isinstance(a, Drain) and isinstance(b, LoadWeights) for a, b in itertools.pairwise(me))
     assert drains >= 8 and behind_drain == 1  # several bands in each of two layers; the second layer's start
+
+
+W_PACKED = (_w(1, 1, 64, 64, scale=0.1), _w(3, 3, 64, 64, scale=0.05))
+
+
+def packed_after_pointwise(x: tf.Tensor) -> tf.Tensor:
+    """A 64-channel 3x3 convolution (two taps packed per word) reading a kept map, in several bands."""
+    y = tf.nn.relu(tf.nn.conv2d(x, W_PACKED[0], [1, 1, 1, 1], "VALID"))
+    return tf.nn.relu(tf.nn.conv2d(y, W_PACKED[1], [1, 1, 1, 1], "SAME"))
+
+
+def test_a_bands_packed_rows_come_before_the_next_bands_input_on_the_ewp() -> None:
+    """The EWP runs in order: a band's PACK queued behind the next band's input MOVE (which waits for this
+    band's GEMMs to free its buffer) would leave the array idle. Each PACK follows its own band's MOVE."""
+    _, model, _ = quantize(packed_after_pointwise, seeded((2, 48, 48, 64), 0))
+    codes = model.rescale({"x:0": seeded((1, 48, 48, 64), 3)})["x:0"]
+    out, _ = _run(model, codes, O5)
+    assert np.array_equal(out, _golden(model, codes))
+    network, _ = Network.from_quantized_model(model)
+    ewp = compiler.compile_(HW, network, O5)[0].program.ewp
+    packs = [i for i, ins in enumerate(ewp) if isinstance(ins, Pack)]
+    assert len(packs) >= 3
+    for i in packs:
+        pack = ewp[i]
+        move = next(ins for ins in reversed(ewp[:i]) if isinstance(ins, Move))
+        assert pack.src <= move.dst.base < pack.src + pack.h * pack.row, (move, pack)

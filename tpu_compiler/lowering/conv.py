@@ -310,7 +310,7 @@ def _emit_group(
     all_samples = list(g.samples)
     steps = [(all_samples[f : f + stack], band) for f in range(0, len(all_samples), stack) for band in bands]
 
-    def load(index: int) -> tuple[int, int]:
+    def fetch(index: int) -> tuple[int, int]:
         """Fill and load step ``index``'s input band into its slot; where its rows are read, and the stride
         between samples there."""
         samples, band = steps[index]
@@ -344,14 +344,14 @@ def _emit_group(
                 ctx.load(x, x.at(s, ry0 * g.w * x.wpp), dst)
         return inbuf, in_stride
 
-    def work(index: int, loaded: tuple[int, int]) -> None:
-        samples, band = steps[index]
-        inbuf, in_stride = loaded
-        slot = index % len(in_bufs)
-        outbuf = out_bufs[slot]
-        sample, rows = samples[0], len(band)
+    def load(index: int) -> tuple[int, int]:
+        """``fetch``, then the packed rows of a packed convolution: with the load, so that on the EWP (in order)
+        they come before the next band's fetch, which waits for this band's GEMMs."""
+        placed = fetch(index)
         if pack_bufs:
-            packbuf = pack_bufs[slot]
+            rows = len(steps[index][1])
+            inbuf = placed[0]
+            packbuf = pack_bufs[index % len(pack_bufs)]
             ctx.emit(
                 Unit.EWP,
                 Pack(
@@ -377,6 +377,14 @@ def _emit_group(
                     fill=pad_code,
                 ),
             )
+        return placed
+
+    def work(index: int, loaded: tuple[int, int]) -> None:
+        samples, band = steps[index]
+        inbuf, in_stride = loaded
+        slot = index % len(in_bufs)
+        outbuf = out_bufs[slot]
+        sample, rows = samples[0], len(band)
         n = len(samples) * rows * g.ow
         ddr = y.at(sample, band.start * g.ow * y.wpp)
         out_place = ctx.cached(y, ddr)
