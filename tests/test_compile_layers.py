@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, TpuProgram, model_execute
 from pytpu.errors import CompilationError
-from pytpu.isa import Drain, LoadWeights, Move, Pack, Store
+from pytpu.isa import Drain, Gemm, LoadWeights, Move, Pack, Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tests.test_quantize_layers import GRAPHS, channel_shuffle
 from tpu_compiler import Network, compiler
@@ -410,3 +410,30 @@ def test_a_bands_packed_rows_come_before_the_next_bands_input_on_the_ewp() -> No
         pack = ewp[i]
         move = next(ins for ins in reversed(ewp[:i]) if isinstance(ins, Move))
         assert pack.src <= move.dst.base < pack.src + pack.h * pack.row, (move, pack)
+
+
+W_STRIDED = (_w(1, 1, 64, 256, scale=0.1), _w(1, 1, 256, 512, scale=0.05), _w(1, 1, 512, 64, scale=0.05))
+
+
+def strided_pointwise(x: tf.Tensor) -> tf.Tensor:
+    """ResNet's stage entry: a stride-2 1x1 convolution of a kept 28x28x256 map into a kept 14x14x512 one."""
+    y = tf.nn.relu(tf.nn.conv2d(x, W_STRIDED[0], [1, 1, 1, 1], "VALID"))
+    y = tf.nn.relu(tf.nn.conv2d(y, W_STRIDED[1], [1, 2, 2, 1], "VALID"))
+    return tf.nn.conv2d(y, W_STRIDED[2], [1, 1, 1, 1], "VALID")
+
+
+def test_a_layer_reading_and_writing_kept_maps_in_place_gets_bands_of_all_its_rows() -> None:
+    """No band buffers are counted for a kept input read in place and a kept output drained into in place,
+    so the strided convolution is one band: every GEMM multiplies all 196 output pixels by its tile (two
+    bands of 98 would load each 128x128 tile twice and wait for it)."""
+    _, model, _ = quantize(strided_pointwise, seeded((2, 28, 28, 64), 0))
+    codes = model.rescale({"x:0": seeded((1, 28, 28, 64), 3)})["x:0"]
+    out, _ = _run(model, codes, O5)
+    assert np.array_equal(out, _golden(model, codes))
+    network, _ = Network.from_quantized_model(model)
+    executable = compiler.compile_(HW, network, O5)[0]
+    on_me = [s for s in executable.layers if s.unit == "ME"]
+    spans = [s for s in on_me if s.name == on_me[1].name]  # the strided convolution's
+    me = executable.program.me
+    rows = {ins.x.count for s in spans for ins in me[s.start : s.stop] if isinstance(ins, Gemm)}
+    assert rows == {14 * 14}

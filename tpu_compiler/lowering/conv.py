@@ -213,8 +213,15 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
     lim = ctx.lim
     row_words = g.padded_w * x.wpp
 
+    # A kept input read in place (no padding to add) and a kept output drained into in place need no band
+    # buffers: counting them would only cut the layer into bands of fewer GEMM rows.
+    input_in_place = not (g.top or g.left or g.right or layer.get("pads", [0, 0, 0, 0])[1]) and _kept(ctx, x)
+    output_in_place = _kept(ctx, y)
+
     def band_words(rows: int) -> int:
-        return g.in_rows(rows) * (row_words + (g.ow if packed else 0)) + rows * g.ow * y.wpp
+        inputs = 0 if input_in_place else g.in_rows(rows) * row_words
+        outputs = 0 if output_in_place else rows * g.ow * y.wpp
+        return inputs + (g.in_rows(rows) * g.ow if packed else 0) + outputs
 
     if ctx.ring is not None:  # weights stream through the ring, bands get the whole arena
         budget = ctx.ring_limit[layer.name]
@@ -268,11 +275,28 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
                 and copies * (stack + 1) * band_words(g.oh) <= arena.free
             ):
                 stack += 1
-        in_bufs = [arena.alloc(stack * g.in_rows(per_band) * row_words, "input band") for _ in range(copies)]
-        out_bufs = [arena.alloc(stack * per_band * g.ow * y.wpp, "output band") for _ in range(copies)]
+        in_words = 0 if input_in_place else stack * g.in_rows(per_band) * row_words
+        out_words = 0 if output_in_place else stack * per_band * g.ow * y.wpp
+        in_bufs = [arena.alloc(in_words, "input band") for _ in range(copies)]
+        out_bufs = [arena.alloc(out_words, "output band") for _ in range(copies)]
         pack_bufs = [arena.alloc(g.in_rows(per_band) * g.ow, "packed rows") for _ in range(copies if packed else 0)]
         _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, (pack_bufs, packed), stack)
         arena.top = mark
+
+
+def _kept(ctx: Context, buffer: Buffer) -> bool:
+    """Whether every sample the layer computes of ``buffer`` is kept in the cache, one after the other (so the
+    rows of several samples are read or written in place as one block)."""
+    first = ctx.cached(buffer, buffer.at(ctx.samples.start))
+    if first is None:
+        return False
+    for i, sample in enumerate(ctx.samples):
+        start, end = buffer.at(sample), buffer.at(sample, buffer.sample_words - 1)
+        if ctx.cached(buffer, start) != first + i * buffer.sample_words:
+            return False
+        if ctx.cached(buffer, end) != first + i * buffer.sample_words + buffer.sample_words - 1:
+            return False
+    return True
 
 
 def _pipelined_rows(ctx: Context, g: Geometry, x: Buffer, y: Buffer, copies: int) -> int:
