@@ -186,3 +186,14 @@ def test_busy_and_idle_per_unit():
     busy, idle = t.busy_us(), t.idle_us()
     assert busy["ME.load"] == 0.128 and busy["ME.array"] == 0.320
     assert idle["ME.array"] == pytest.approx(0.128) and idle["EWP"] == pytest.approx(0.448)
+
+
+def test_timing_a_program_gives_its_run_s_times_and_moves_no_data():
+    program = Program(dtl0=(load(4), load(1000, cache_at=4, ddr_at=4)), dtl1=(load(4, ch=1, cache_at=2000),))
+    sim = Simulator(get_hw_params("128x128_asic"))
+    sim.write_ddr(0, 0, np.full(128 * 1004, 7, dtype=np.int8))
+    timed = sim.time(program)
+    assert not sim.read_cache(0, 1004).any()  # nothing was loaded
+    ran = sim.run(program)
+    assert [(e.start, e.end, e.done) for e in timed.events] == [(e.start, e.end, e.done) for e in ran.events]
+    assert (sim.read_cache(0, 1004) == 7).all()

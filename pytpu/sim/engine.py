@@ -25,19 +25,20 @@ from pytpu.sim.timeline import Event, Timeline
 from pytpu.sim.timing import Slot, TimingModel
 
 
-def execute(program: Program, state: DeviceState, *, checked: bool = False) -> Timeline:
-    """Run ``program`` on ``state``.
+def execute(program: Program, state: DeviceState, *, checked: bool = False, data: bool = True) -> Timeline:
+    """Run ``program`` on ``state`` (``data=False``: time it only, leaving the memories alone).
 
     A program that has not been through the static checker (``checked=False``) is checked instruction by
     instruction as it executes (unit, fields, accesses against capacity and alignment, rules, dependencies),
     so it cannot touch memory the device does not have; one that has been is not checked twice.
     """
-    return _Engine(program, state, checked).run()
+    return _Engine(program, state, checked, data).run()
 
 
 class _Engine:
-    def __init__(self, program: Program, state: DeviceState, checked: bool):
+    def __init__(self, program: Program, state: DeviceState, checked: bool, data: bool):
         self.streams = program.streams
+        self.data = data
         self.state = state
         self.checked = checked
         self.timing = TimingModel(state.hw)
@@ -93,15 +94,16 @@ class _Engine:
     def _execute(self, unit: Unit, slot: Slot) -> None:
         index = self.heads[unit]
         ins = self.streams[unit][index]
-        self._land(slot.start)
-        try:
-            writes = self.semantics[type(ins)](ins, self.state)
-        except ProgramError as exc:
-            if exc.unit is not None:
-                raise
-            raise type(exc)(f"{describe(unit, index, ins)}: {exc}", unit.name, index) from None
-        for write in writes:
-            heapq.heappush(self.pending, (slot.done, next(self.order), write))
+        if self.data:
+            self._land(slot.start)
+            try:
+                writes = self.semantics[type(ins)](ins, self.state)
+            except ProgramError as exc:
+                if exc.unit is not None:
+                    raise
+                raise type(exc)(f"{describe(unit, index, ins)}: {exc}", unit.name, index) from None
+            for write in writes:
+                heapq.heappush(self.pending, (slot.done, next(self.order), write))
         self.timing.commit(unit, ins, slot)
         self.done[unit][index] = slot.done
         self.heads[unit] += 1

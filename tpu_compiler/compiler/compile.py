@@ -17,7 +17,7 @@ import warnings
 
 from pytpu.errors import CompilationError
 from pytpu.executable import DdrSegment, Executable, TensorDescription
-from pytpu.isa import Unit
+from pytpu.isa import LayerSpan, Program, Unit
 from pytpu.params import ModelParameters
 from tpu_compiler.compiler.context import Buffer, ConstantLane, Context
 from tpu_compiler.compiler.memory import Constants
@@ -28,6 +28,7 @@ from tpu_compiler.compiler.parameters import (
     IntermediateInsertion,
 )
 from tpu_compiler.compiler.presets import DEFAULT
+from tpu_compiler.compiler.reorder import reorder_ewp
 from tpu_compiler.compiler.rewrites import rewrite
 from tpu_compiler.compiler.schedule import resolve
 from tpu_compiler.compiler.slicing import SlicingScheme, check_names
@@ -96,12 +97,15 @@ def compile_(
                 keep = False
                 continue
             excluded.add(max(live, key=lambda name: (buffers[name].sample_words, name)))
-    program, spans = resolve(
-        ctx.emitter.steps,
-        hw,
-        parameters.dependency_resolution_algorithm,
-        tuple((channel, 0, words) for channel, words in enumerate(activation_words)),
-    )
+    regions = tuple((channel, 0, words) for channel, words in enumerate(activation_words))
+    algorithm = parameters.dependency_resolution_algorithm
+    program, spans, ewp_barriers = resolve(ctx.emitter.steps, hw, algorithm, regions)
+    if algorithm is DependencyResolutionAlgorithm.PARALLEL:
+
+        def rebuild(positions: list[int]) -> tuple[Program, tuple[LayerSpan, ...]]:
+            return resolve(ctx.emitter.steps, hw, algorithm, regions, positions)[:2]
+
+        program, spans = reorder_ewp(program, spans, ewp_barriers, hw, rebuild)
     descriptions = _descriptions(net, views, buffers, cwl)
     executable = Executable(
         hw=hw,

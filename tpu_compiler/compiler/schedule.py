@@ -16,6 +16,7 @@ PARALLEL keeps only the true dependencies, so units overlap wherever the buffers
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,8 +75,18 @@ def resolve(
     hw: ModelParameters,
     algorithm: DependencyResolutionAlgorithm,
     activations: tuple[tuple[int, int, int], ...],
-) -> tuple[Program, tuple[LayerSpan, ...]]:
-    """The program with dependencies; ``activations``: (channel, first word, words) of each activation region."""
+    ewp_positions: list[int] | None = None,
+) -> tuple[Program, tuple[LayerSpan, ...], list[int]]:
+    """The program with dependencies; ``activations``: (channel, first word, words) of each activation region.
+
+    Also, per EWP instruction, the last earlier EWP instruction it conflicts with (-1: none): the EWP runs
+    in order, so that order needs no dependency, but a pass that reorders the stream must keep it.
+
+    ``ewp_positions``: where each EWP instruction (in emission order) goes in the EWP stream, an order that
+    keeps every EWP conflict's order (see ``reorder``).  The program's meaning is still the emission order:
+    an instruction of another unit waits for the furthest position of the EWP instructions it conflicts
+    with, since the EWP has then run every one of them.
+    """
     lim = limits_of(hw)
     writer = np.full((len(QUEUES), lim.cache_words), -1, dtype=np.int64)
     reader = np.full((len(QUEUES), lim.cache_words), -1, dtype=np.int64)
@@ -84,10 +95,14 @@ def resolve(
     builder = ProgramBuilder()
     spans: dict[tuple[str, Unit], list[int]] = {}
     sequential = algorithm is DependencyResolutionAlgorithm.SEQUENTIAL
+    ewp_barriers: list[int] = []
+    positions = ewp_positions or []
+    placed: list[Instruction | None] = [None] * len(positions)
     for step in steps:
         ins = step.ins
         q = _Q[queue_of(step.unit, ins)]
-        index = builder.next_ref(step.unit).index
+        moved = ewp_positions is not None and step.unit is Unit.EWP
+        index = positions[len(ewp_barriers)] if moved else builder.next_ref(step.unit).index
         need = np.full(len(QUEUES), -1, dtype=np.int64)
         reads, writes = ACCESS[type(ins)](ins, lim)
         _conflicts(need, reads, writes, writer, reader, step.unit)
@@ -99,14 +114,22 @@ def resolve(
             for other in range(len(QUEUES)):
                 if _QUEUE_UNIT[other] != step.unit:
                     need[other] = max(need[other], latest[other])
+        if q == _Q["EWP"]:  # its own queue's writers (need) and readers of what it writes
+            war = int(reader[q, writes].max()) if writes.size else -1
+            ewp_barriers.append(max(int(need[q]), war))
         deps = [
             Ref(_QUEUE_UNIT[other], int(need[other]))
             for other in range(len(QUEUES))
             if need[other] >= 0 and not (other == q and q in _SELF_ORDERED)
         ]
-        builder.emit(step.unit, ins, after=deps)
-        writer[q, writes] = index
-        reader[q, reads] = index
+        if moved:
+            placed[index] = ins.with_deps(tuple(dict.fromkeys((*ins.deps, *deps))))
+            writer[q, writes] = np.maximum(writer[q, writes], index)  # the furthest position, not the last
+            reader[q, reads] = np.maximum(reader[q, reads], index)
+        else:
+            builder.emit(step.unit, ins, after=deps)
+            writer[q, writes] = index
+            reader[q, reads] = index
         if isinstance(ins, Load | Store):
             words = ddr.words(ins)
             (ddr.reader if isinstance(ins, Load) else ddr.writer)[q, words] = index
@@ -115,7 +138,12 @@ def resolve(
     layers = tuple(
         LayerSpan(name, unit.name, min(indices), max(indices) + 1) for (name, unit), indices in spans.items()
     )
-    return builder.build(), layers
+    program = builder.build()
+    if ewp_positions is not None:
+        if any(ins is None for ins in placed) or len(placed) != len(ewp_barriers):
+            raise ValueError("ewp_positions must place every EWP instruction once")
+        program = dataclasses.replace(program, ewp=tuple(ins for ins in placed if ins is not None))
+    return program, layers, ewp_barriers
 
 
 def _conflicts(
