@@ -437,3 +437,16 @@ def test_a_layer_reading_and_writing_kept_maps_in_place_gets_bands_of_all_its_ro
     me = executable.program.me
     rows = {ins.x.count for s in spans for ins in me[s.start : s.stop] if isinstance(ins, Gemm)}
     assert rows == {14 * 14}
+
+
+def test_a_layers_last_drain_waits_for_the_next_layers_first_weight_load() -> None:
+    """Between two convolutions whose intermediate stays in the cache, the first layer's last DRAIN is emitted
+    after the second layer's first LOADW, so no LOADW queues behind a DRAIN on the ME."""
+    _, model, _ = quantize(middle_convolutions, seeded((2, 16, 32, 128), 0))
+    codes = model.rescale({"x:0": seeded((1, 16, 32, 128), 3)})["x:0"]
+    out, _ = _run(model, codes, O5)
+    assert np.array_equal(out, _golden(model, codes))
+    network, _ = Network.from_quantized_model(model)
+    me = compiler.compile_(HW, network, O5)[0].program.me
+    assert sum(isinstance(ins, Drain) for ins in me) >= 2
+    assert not any(isinstance(a, Drain) and isinstance(b, LoadWeights) for a, b in itertools.pairwise(me))

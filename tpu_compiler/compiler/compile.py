@@ -126,6 +126,7 @@ def _lower(ctx: Context, order: list[Layer], split: int) -> None:
         for layer in layers:
             ctx.emitter.layer = layer.name
             RULES[layer.kind](ctx, layer)
+    ctx.flush_drain()
 
 
 def _sample_major_prefix(

@@ -6,8 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pytpu.isa import Fill, Load, Move, Pattern, Store, Unit, limits_of
+from pytpu.isa import Drain, Fill, Instruction, Load, LoadWeights, Move, Pattern, Store, Unit, limits_of
 from pytpu.params import ModelParameters
+from pytpu.sim.hazards import ACCESS
 from tpu_compiler.compiler.memory import Arena, Constants, Ring
 from tpu_compiler.compiler.schedule import Emitter
 from tpu_compiler.compiler.slicing import SlicingScheme
@@ -85,6 +86,8 @@ class Context:
         self._constant_loads = 0
         """Constant loads so far: they alternate between the constant lanes."""
         self.emitter = Emitter()
+        self._deferred: tuple[Drain, str, np.ndarray] | None = None
+        """A layer's last DRAIN waiting for the next LOADW, its layer, and the cache words it touches."""
         self.samples = range(batch)
         """The samples the layer being lowered computes (all of them, or one in a sample-major segment)."""
         self.resident: dict[tuple[int, int], tuple[int, int, int]] = {}
@@ -159,8 +162,39 @@ class Context:
     def arena(self, layer: str) -> Arena:
         return Arena(self.ring_limit.get(layer, 0), self.arena_limit.get(layer, self.lim.cache_words), self.cwl, layer)
 
-    def emit(self, unit: Unit, ins: object) -> None:
-        self.emitter.emit(unit, ins)  # type: ignore[arg-type]
+    def emit(self, unit: Unit, ins: Instruction) -> None:
+        if self._deferred is not None and self._meets_deferred(unit, ins):
+            self.flush_drain()
+        self.emitter.emit(unit, ins)
+        if self._deferred is not None and isinstance(ins, LoadWeights):
+            self.flush_drain()
+
+    def defer_drain(self, drain: Drain) -> None:
+        """Emit a layer's last ``drain`` after the next layer's first LOADW (the ME issues in order and a DRAIN
+        waits for the array to be free: a LOADW behind it leaves the array idle while the tile loads), or
+        before anything that touches the words it reads or writes, whichever comes first."""
+        self.flush_drain()
+        reads, writes = ACCESS[Drain](drain, self.lim)
+        touched = np.zeros(self.lim.cache_words, dtype=bool)
+        touched[reads] = touched[writes] = True
+        self._deferred = (drain, self.emitter.layer, touched)
+
+    def flush_drain(self) -> None:
+        """Emit the deferred DRAIN, if any."""
+        if self._deferred is not None:
+            drain, layer, _ = self._deferred
+            self._deferred = None
+            self.emitter.emit(Unit.ME, drain, layer)
+
+    def _meets_deferred(self, unit: Unit, ins: Instruction) -> bool:
+        """Whether ``ins`` must come after the deferred DRAIN: any ME instruction but a LOADW (the array and
+        accumulators), and anything touching the DRAIN's cache words."""
+        assert self._deferred is not None
+        if unit is Unit.ME and not isinstance(ins, LoadWeights):
+            return True
+        reads, writes = ACCESS[type(ins)](ins, self.lim)
+        touched = self._deferred[2]
+        return bool(touched[reads].any() or touched[writes].any())
 
     def load_constant(self, arena: Arena, words: np.ndarray, what: str) -> int:
         """Put constant words into DDR and emit their load into the cache; returns the cache address."""

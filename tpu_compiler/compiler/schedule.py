@@ -46,8 +46,9 @@ class Emitter:
         self.steps: list[Step] = []
         self.layer = ""
 
-    def emit(self, unit: Unit, ins: Instruction) -> None:
-        self.steps.append(Step(unit, ins, self.layer))
+    def emit(self, unit: Unit, ins: Instruction, layer: str | None = None) -> None:
+        """Append ``ins`` for ``unit``, tagged with ``layer`` (default: the layer being lowered)."""
+        self.steps.append(Step(unit, ins, self.layer if layer is None else layer))
 
 
 class _DdrTable:

@@ -439,7 +439,10 @@ def _emit_group(
             )
         if index + 1 < len(steps):  # every step starts with the group's first tile
             me.preload(group[0].addr[0], *group[0].chunks[0].tile.shape)
-        me.flush()
+            me.flush()
+        elif me.pending is not None:  # the layer's last: after the next layer's first LOADW
+            ctx.defer_drain(me.pending)
+            me.pending = None
         if (w0, w1) == (0, y.wpp):
             ctx.store(y, ddr, Pattern.contiguous(outbuf, n * y.wpp))
         else:  # only this group's words of each pixel
