@@ -1,7 +1,7 @@
 """The integer arithmetic contract of docs/integer_arithmetic.md, vectorised over int64 numpy arrays.
 
-The functions work in place on the int64 arrays they form, so each step is one pass over memory: the
-output stages run over every activation the device computes.
+The output stage (``requantize_sum``) works in place on the int64 array it forms, so each step is one
+pass over memory: it runs over every activation the device computes.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def requantize(v: np.ndarray, mult: ArrayLike, shift: ArrayLike, zo: int, lo: in
 def requantize_sum(
     v: np.ndarray, bias: ArrayLike, mult: ArrayLike, shift: ArrayLike, zo: int, lo: int, hi: int
 ) -> np.ndarray:
-    """``requantize(v + bias, mult, shift, zo, lo, hi)`` for integer ``v``, in five passes.
+    """``requantize(v + bias, mult, shift, zo, lo, hi)`` for integer ``v``, each step in place.
 
     ``(v + bias) * mult + half == v * mult + (bias * mult + half)`` holds in int64 even where a product
     wraps (int64 arithmetic is modulo 2^64 either way), so bias and rounding fold into one constant.

@@ -42,12 +42,12 @@ def _blas_controllers() -> list[Any]:
 
 
 @contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """BLAS on one thread for the duration, restored after."""
+def _blas_threads(count: int) -> Iterator[None]:
+    """BLAS on ``count`` threads for the duration, restored after."""
     controllers = _blas_controllers()
     before = [c.num_threads for c in controllers]
     for c in controllers:
-        c.set_num_threads(1)
+        c.set_num_threads(count)
     try:
         yield
     finally:
@@ -55,16 +55,14 @@ def single_threaded_blas() -> Iterator[None]:
             c.set_num_threads(n)
 
 
+def single_threaded_blas() -> contextlib.AbstractContextManager[None]:
+    """BLAS on one thread for the duration, restored after."""
+    return _blas_threads(1)
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b``, on every available core when the product is large."""
     if _THREADS < 2 or a.shape[0] * a.shape[1] * b.shape[1] < PARALLEL_MACS:
         return a @ b
-    controllers = _blas_controllers()
-    before = [c.num_threads for c in controllers]
-    for c in controllers:
-        c.set_num_threads(_THREADS)
-    try:
+    with _blas_threads(_THREADS):
         return a @ b
-    finally:
-        for c, n in zip(controllers, before, strict=True):
-            c.set_num_threads(n)
