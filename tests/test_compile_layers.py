@@ -370,17 +370,23 @@ def test_cache_schedule_search_honours_its_time_limit(monkeypatch: pytest.Monkey
         assert _stored_words(model, 1, hurried)[0] > stored
 
 
+def _checked_executable(graph: Callable[[tf.Tensor], tf.Tensor], shape: tuple[int, ...], parameters: Any) -> Any:
+    """Quantize ``graph`` on inputs of ``shape`` (one sample), check its program exact at batch 1, return it."""
+    _, model, _ = quantize(graph, seeded((2, *shape), 0))
+    codes = model.rescale({"x:0": seeded((1, *shape), 3)})["x:0"]
+    network, renaming = Network.from_quantized_model(model)
+    executable, descriptions = compiler.compile_(HW, network, parameters)
+    result = model_execute(executable, descriptions, {renaming["x:0"]: codes})
+    assert np.array_equal(result.output_codes[renaming["y:0"]], _golden(model, codes))
+    return executable
+
+
 def test_each_band_loads_its_first_weight_tile_before_the_last_drain_of_the_band_before() -> None:
     """The ME issues in order and a DRAIN waits for the array to be free, so a LOADW behind a band's last DRAIN
     would leave the array idle while the tile loads. Only a layer's first LOADW may follow a DRAIN."""
-    _, model, _ = quantize(middle_convolutions, seeded((2, 16, 32, 128), 0))
-    codes = model.rescale({"x:0": seeded((1, 16, 32, 128), 3)})["x:0"]
     parameters = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)
     parameters = dataclasses.replace(parameters, slicer=dataclasses.replace(parameters.slicer, spatial_limit=4))
-    out, _ = _run(model, codes, parameters)
-    assert np.array_equal(out, _golden(model, codes))
-    network, _ = Network.from_quantized_model(model)
-    me = compiler.compile_(HW, network, parameters)[0].program.me
+    me = _checked_executable(middle_convolutions, (16, 32, 128), parameters).program.me
     drains = sum(isinstance(ins, Drain) for ins in me)
     behind_drain = sum(isinstance(a, Drain) and isinstance(b, LoadWeights) for a, b in itertools.pairwise(me))
     assert drains >= 8 and behind_drain == 1  # several bands in each of two layers; the second layer's start
@@ -398,12 +404,7 @@ def packed_after_pointwise(x: tf.Tensor) -> tf.Tensor:
 def test_a_bands_packed_rows_come_before_the_next_bands_input_on_the_ewp() -> None:
     """The EWP runs in order: a band's PACK queued behind the next band's input MOVE (which waits for this
     band's GEMMs to free its buffer) would leave the array idle. Each PACK follows its own band's MOVE."""
-    _, model, _ = quantize(packed_after_pointwise, seeded((2, 48, 48, 64), 0))
-    codes = model.rescale({"x:0": seeded((1, 48, 48, 64), 3)})["x:0"]
-    out, _ = _run(model, codes, O5)
-    assert np.array_equal(out, _golden(model, codes))
-    network, _ = Network.from_quantized_model(model)
-    ewp = compiler.compile_(HW, network, O5)[0].program.ewp
+    ewp = _checked_executable(packed_after_pointwise, (48, 48, 64), O5).program.ewp
     packs = [i for i, ins in enumerate(ewp) if isinstance(ins, Pack)]
     assert len(packs) >= 3
     for i in packs:
@@ -426,12 +427,7 @@ def test_a_layer_reading_and_writing_kept_maps_in_place_gets_bands_of_all_its_ro
     """No band buffers are counted for a kept input read in place and a kept output drained into in place,
     so the strided convolution is one band: every GEMM multiplies all 196 output pixels by its tile (two
     bands of 98 would load each 128x128 tile twice and wait for it)."""
-    _, model, _ = quantize(strided_pointwise, seeded((2, 28, 28, 64), 0))
-    codes = model.rescale({"x:0": seeded((1, 28, 28, 64), 3)})["x:0"]
-    out, _ = _run(model, codes, O5)
-    assert np.array_equal(out, _golden(model, codes))
-    network, _ = Network.from_quantized_model(model)
-    executable = compiler.compile_(HW, network, O5)[0]
+    executable = _checked_executable(strided_pointwise, (28, 28, 64), O5)
     on_me = [s for s in executable.layers if s.unit == "ME"]
     spans = [s for s in on_me if s.name == on_me[1].name]  # the strided convolution's
     me = executable.program.me
@@ -442,11 +438,6 @@ def test_a_layer_reading_and_writing_kept_maps_in_place_gets_bands_of_all_its_ro
 def test_a_layers_last_drain_waits_for_the_next_layers_first_weight_load() -> None:
     """Between two convolutions whose intermediate stays in the cache, the first layer's last DRAIN is emitted
     after the second layer's first LOADW, so no LOADW queues behind a DRAIN on the ME."""
-    _, model, _ = quantize(middle_convolutions, seeded((2, 16, 32, 128), 0))
-    codes = model.rescale({"x:0": seeded((1, 16, 32, 128), 3)})["x:0"]
-    out, _ = _run(model, codes, O5)
-    assert np.array_equal(out, _golden(model, codes))
-    network, _ = Network.from_quantized_model(model)
-    me = compiler.compile_(HW, network, O5)[0].program.me
+    me = _checked_executable(middle_convolutions, (16, 32, 128), O5).program.me
     assert sum(isinstance(ins, Drain) for ins in me) >= 2
     assert not any(isinstance(a, Drain) and isinstance(b, LoadWeights) for a, b in itertools.pairwise(me))
