@@ -392,11 +392,11 @@ def test_each_band_loads_its_first_weight_tile_before_the_last_drain_of_the_band
     assert drains >= 8 and behind_drain == 1  # several bands in each of two layers; the second layer's start
 
 
-W_PACKED = (_w(1, 1, 64, 64, scale=0.1), _w(3, 3, 64, 64, scale=0.05))
+W_PACKED = (_w(1, 1, 64, 64, scale=0.1), _w(3, 3, 64, 128, scale=0.05))
 
 
 def packed_after_pointwise(x: tf.Tensor) -> tf.Tensor:
-    """A 64-channel 3x3 convolution (two taps packed per word) reading a kept map, in several bands."""
+    """A 3x3 convolution of 64 to 128 channels (two taps packed per word) reading a kept map, in bands."""
     y = tf.nn.relu(tf.nn.conv2d(x, W_PACKED[0], [1, 1, 1, 1], "VALID"))
     return tf.nn.relu(tf.nn.conv2d(y, W_PACKED[1], [1, 1, 1, 1], "SAME"))
 

@@ -155,6 +155,20 @@ class Context:
         self._last_use[at : at + words] = i
         return at
 
+    def kept_block(self, buffer: Buffer) -> bool:
+        """Whether every sample the layer being lowered computes of ``buffer`` is kept in the cache, one after
+        the other (so the rows of several samples are read or written in place as one block)."""
+        first = self.cached(buffer, buffer.at(self.samples.start))
+        if first is None:
+            return False
+        for i, sample in enumerate(self.samples):
+            start, end = buffer.at(sample), buffer.at(sample, buffer.sample_words - 1)
+            if self.cached(buffer, start) != first + i * buffer.sample_words:
+                return False
+            if self.cached(buffer, end) != first + i * buffer.sample_words + buffer.sample_words - 1:
+                return False
+        return True
+
     def _kept(self, name: str) -> bool:
         buffer = self.buffers.get(name)
         return buffer is not None and self.cached(buffer, buffer.address) is not None

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pytpu.errors import CompilationError
+from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.slicing import Segment
+from tpu_compiler.lowering.window import Geometry
 
 
 def fit_rows(
@@ -50,3 +52,12 @@ def even_bands(rows: int, per_band: int) -> list[Segment]:
         out.append(Segment(at, at + size))
         at += size
     return out
+
+
+def pipelined_rows(ctx: Context, g: Geometry, x: Buffer, y: Buffer, copies: int) -> int:
+    """Rows per band that cut the output into ``ctx.spatial_limit`` bands when the input or the output moves
+    through DDR and the buffers are doubled (else all rows): the first load and the last store then overlap
+    the array's work on the other bands. Bands keep at least ``array_rows`` GEMM rows, so each weight tile's
+    load still hides behind a GEMM."""
+    pieces = min(ctx.spatial_limit, g.oh * g.ow // ctx.lim.array_rows, g.oh)
+    return g.oh if copies < 2 or pieces < 2 else -(-g.oh // pieces)

@@ -15,55 +15,20 @@ LOADW is issued before the previous tile's DRAIN so the loader and the output st
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from pytpu.errors import CompilationError
 from pytpu.isa import Drain, Gemm, Pack, Pattern, Unit
-from pytpu.isa.layouts import pack_output_stage, pack_weight_tile, weight_tile_words
+from pytpu.isa.layouts import pack_output_stage
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
-from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows
+from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows, pipelined_rows
+from tpu_compiler.lowering.conv_groups import lower_grouped, plan_grouping
+from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
 from tpu_compiler.lowering.me_stream import MeStream
 from tpu_compiler.lowering.streaming import pipeline
-from tpu_compiler.lowering.window import ConvWindow, window_fields
+from tpu_compiler.lowering.window import Geometry, window_fields
 from tpu_compiler.network import Layer
-
-
-@dataclass(frozen=True)
-class Chunk:
-    ky: int
-    kx: int
-    word: int
-    off: int
-    tile: np.ndarray  # K x M int8
-    packed: bool = False  # rows read from the packed taps of kernel row ky (see _packed_taps), not the band
-
-
-@dataclass
-class OutTile:
-    o0: int
-    o1: int
-    chunks: list[Chunk]
-    params: np.ndarray  # output-stage block words
-    addr: list[int]  # cache address of each chunk's weight tile (set when loaded)
-    params_addr: int = -1
-
-    def const_words(self, cwl: int) -> int:
-        return sum(weight_tile_words(c.tile.shape[0], c.tile.shape[1], cwl) for c in self.chunks) + len(self.params)
-
-
-@dataclass(frozen=True)
-class Geometry(ConvWindow):
-    """A convolution's windows over the samples it computes, with its right padding (its rows are padded)."""
-
-    samples: range
-    right: int
-
-    @property
-    def padded_w(self) -> int:
-        return self.w + self.left + self.right
 
 
 def _geometry(ctx: Context, layer: Layer, x: Buffer, y: Buffer, pointwise: bool) -> Geometry:
@@ -87,22 +52,6 @@ def _is_pointwise(ctx: Context, layer: Layer) -> bool:
         and not any(layer.get("pads", [0] * 4))
         and not named
     )
-
-
-def _full_weights(layer: Layer, channels: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per tap, the dense [C_in, C_out] matrix (block-diagonal for groups) and its structural mask."""
-    weights = np.asarray(layer.arrays["weights"], dtype=np.int8)
-    groups = int(layer.get("groups", 1))
-    if layer.get("dense"):
-        weights = weights.reshape(1, 1, *weights.shape[-2:])
-    per_in, m = weights.shape[2], weights.shape[3]
-    if groups == 1:
-        return weights, np.ones((channels, m), dtype=bool)
-    per_out = m // groups
-    rows, cols = np.arange(channels), np.arange(m)
-    mask = (rows // per_in)[:, None] == (cols // per_out)[None, :]
-    expanded = weights[:, :, rows % per_in, :]
-    return np.where(mask, expanded, 0).astype(np.int8), mask
 
 
 def _tile_width(ctx: Context, layer: Layer, mask: np.ndarray, rows: int) -> int:
@@ -153,7 +102,7 @@ def _packed_taps(ctx: Context, layer: Layer, g: Geometry, channels: int) -> int:
 def _tiles(ctx: Context, layer: Layer, channels: int, rows: int, packed: int = 0) -> list[OutTile]:
     """The output tiles and their chunks; ``packed`` taps of each kernel row as one chunk of ``K = packed * C``
     (row ``kx * C + c``) read from the packed words, the other taps direct."""
-    full, mask = _full_weights(layer, channels)
+    full, mask = full_weights(layer, channels)
     kh, kw, _, m = full.shape
     lim, cwl = ctx.lim, ctx.cwl
     tm, tk = _tile_width(ctx, layer, mask, rows), min(lim.array_rows, cwl)
@@ -180,27 +129,11 @@ def _tiles(ctx: Context, layer: Layer, channels: int, rows: int, packed: int = 0
     return tiles
 
 
-def _weight_groups(tiles: list[OutTile], cwl: int, budget: int, layer: str) -> list[list[OutTile]]:
-    """Consecutive tiles whose constants fit ``budget`` words together, split at output-word boundaries."""
-    groups: list[list[OutTile]] = []
-    current: list[OutTile] = []
-    used = 0
-    for tile in tiles:
-        words = tile.const_words(cwl)
-        if words > budget:
-            raise CompilationError(
-                f"layer {layer!r} cannot be placed: the constants of output channels {tile.o0}..{tile.o1 - 1} "
-                f"need {words} cache words ({words * cwl} bytes), more than the {budget} words available"
-            )
-        new_word = tile.o0 % cwl == 0
-        if current and used + words > budget and new_word:
-            groups.append(current)
-            current, used = [], 0
-        current.append(tile)
-        used += words
-    if current:
-        groups.append(current)
-    return groups
+def _cost(ctx: Context, g: Geometry, tiles: list[OutTile]) -> float:
+    """Array cycles of the direct form plus its constants' DDR cycles (over the lanes that load constants)."""
+    ddr_rate = ctx.hw.ddr.bytes_per_cycle * len(ctx.constant_lanes)
+    rows = len(g.samples) * g.oh * g.ow
+    return sum(len(t.chunks) * rows + t.const_words(ctx.cwl) * ctx.cwl / ddr_rate for t in tiles)
 
 
 def lower_conv(ctx: Context, layer: Layer) -> None:
@@ -209,14 +142,19 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
     g = _geometry(ctx, layer, x, y, pointwise)
     packed = 0 if pointwise else _packed_taps(ctx, layer, g, x.tensor.channels)
     tiles = _tiles(ctx, layer, x.tensor.channels, len(g.samples) * g.oh * g.ow, packed)
+    if not pointwise:
+        grouping = plan_grouping(ctx, layer, g, x, y, _cost(ctx, g, tiles))
+        if grouping is not None:
+            lower_grouped(ctx, layer, g, x, y, grouping)
+            return
     arena = ctx.arena(layer.name)
     lim = ctx.lim
     row_words = g.padded_w * x.wpp
 
     # A kept input read in place (no padding to add) and a kept output drained into in place need no band
     # buffers: counting them would only cut the layer into bands of fewer GEMM rows.
-    input_in_place = not (g.top or g.left or g.right or layer.get("pads", [0, 0, 0, 0])[1]) and _kept(ctx, x)
-    output_in_place = _kept(ctx, y)
+    input_in_place = not (g.top or g.left or g.right or layer.get("pads", [0, 0, 0, 0])[1]) and ctx.kept_block(x)
+    output_in_place = ctx.kept_block(y)
 
     def band_words(rows: int) -> int:
         inputs = 0 if input_in_place else g.in_rows(rows) * row_words
@@ -227,37 +165,19 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         budget = ctx.ring_limit[layer.name]
     else:  # constants may use what one output row of activations leaves, and no more than half the cache
         budget = max(0, min(arena.free - 2 * band_words(1), arena.free // 2))
-    groups = _weight_groups(tiles, ctx.cwl, budget, layer.name)
+    groups = weight_groups(tiles, ctx.cwl, budget, layer.name)
     row_limit = min(lim.max_rows, lim.acc_rows // 2) // g.ow
     if row_limit < 1:
         raise CompilationError(f"layer {layer.name!r}: an output row of {g.ow} pixels exceeds the accumulators")
     for group in groups:
         mark = arena.top
-        # A group's tiles are all live until its last band: the weight stream hands out their words at once.
-        streamed = None
-        if ctx.ring is not None:
-            total = sum(t.const_words(ctx.cwl) for t in group)
-            streamed = ctx.stream_slot(total, "weights")
-        for tile in group:
-            words = np.concatenate([pack_weight_tile(c.tile, ctx.cwl) for c in tile.chunks] + [tile.params])
-            what = f"weights of output channels {tile.o0}..{tile.o1 - 1}"
-            if streamed is None:
-                at = ctx.load_constant(arena, words, what)
-            else:
-                at = streamed
-                ctx.load_constant_at(at, words)
-                streamed += len(words)
-            tile.addr = []
-            for c in tile.chunks:
-                tile.addr.append(at)
-                at += weight_tile_words(c.tile.shape[0], c.tile.shape[1], ctx.cwl)
-            tile.params_addr = at
+        load_constants(ctx, arena, group)
         bands = row_bands(ctx.scheme, layer.name, g.oh, (TensorAxis.HEIGHT,))
         if bands is None:
             per_band, copies = fit_rows(
                 g.oh, band_words, arena.free, row_limit, layer.name, "input and output", ctx.me_copies
             )
-            bands = even_bands(g.oh, min(per_band, _pipelined_rows(ctx, g, x, y, copies)))
+            bands = even_bands(g.oh, min(per_band, pipelined_rows(ctx, g, x, y, copies)))
         else:
             per_band = max(len(b) for b in bands)
             if per_band > row_limit or band_words(per_band) > arena.free:
@@ -282,30 +202,6 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         pack_bufs = [arena.alloc(g.in_rows(per_band) * g.ow, "packed rows") for _ in range(copies if packed else 0)]
         _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, (pack_bufs, packed), stack)
         arena.top = mark
-
-
-def _kept(ctx: Context, buffer: Buffer) -> bool:
-    """Whether every sample the layer computes of ``buffer`` is kept in the cache, one after the other (so the
-    rows of several samples are read or written in place as one block)."""
-    first = ctx.cached(buffer, buffer.at(ctx.samples.start))
-    if first is None:
-        return False
-    for i, sample in enumerate(ctx.samples):
-        start, end = buffer.at(sample), buffer.at(sample, buffer.sample_words - 1)
-        if ctx.cached(buffer, start) != first + i * buffer.sample_words:
-            return False
-        if ctx.cached(buffer, end) != first + i * buffer.sample_words + buffer.sample_words - 1:
-            return False
-    return True
-
-
-def _pipelined_rows(ctx: Context, g: Geometry, x: Buffer, y: Buffer, copies: int) -> int:
-    """Rows per band that cut the output into ``ctx.spatial_limit`` bands when the input or the output moves
-    through DDR and the buffers are doubled (else all rows): the first load and the last store then overlap
-    the array's work on the other bands. Bands keep at least ``array_rows`` GEMM rows, so each weight tile's
-    load still hides behind a GEMM."""
-    pieces = min(ctx.spatial_limit, g.oh * g.ow // ctx.lim.array_rows, g.oh)
-    return g.oh if copies < 2 or pieces < 2 else -(-g.oh // pieces)
 
 
 def _emit_group(

@@ -53,3 +53,15 @@ def window_fields(layer: Layer, in_shape: Sequence[int], out_shape: Sequence[int
         top=int(top),
         left=int(left),
     )
+
+
+@dataclass(frozen=True)
+class Geometry(ConvWindow):
+    """A convolution's windows over the samples it computes, with its right padding (its rows are padded)."""
+
+    samples: range
+    right: int
+
+    @property
+    def padded_w(self) -> int:
+        return self.w + self.left + self.right

@@ -1,0 +1,107 @@
+"""Convolutions of few channels with several output pixels per accumulator row (lowering/conv_groups.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from pytpu import TPU_128x128_PARAMS, model_execute
+from pytpu.isa import Gemm, Pack
+from tests.quant_helpers import quantize, run_golden, seeded
+from tpu_compiler import Network, compiler
+from tpu_compiler.compiler import O1, O5
+
+HW = TPU_128x128_PARAMS
+RNG = np.random.default_rng(11)
+
+
+def _w(*shape: int, scale: float = 0.1) -> np.ndarray:
+    return (RNG.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _pointwise_then(conv: Callable[[tf.Tensor], tf.Tensor], c_in: int) -> Callable[[tf.Tensor], tf.Tensor]:
+    """A 1x1 convolution to ``c_in`` channels (its output stays in the cache), then ``conv``."""
+    first = _w(1, 1, 8, c_in, scale=0.3)
+    return lambda x: conv(tf.nn.relu(tf.nn.conv2d(x, first, 1, "VALID")))
+
+
+def _conv(c_in: int, c_out: int, k: int, stride: int = 1, dilation: int = 1, padding: str = "SAME") -> Any:
+    weights = _w(k, k, c_in, c_out, scale=1.0 / np.sqrt(k * k * c_in))
+    return lambda y: tf.nn.relu(tf.nn.conv2d(y, weights, stride, padding, dilations=dilation))
+
+
+def _depthwise(channels: int) -> Any:
+    weights = _w(3, 3, channels, 1, scale=0.3)
+    return lambda y: tf.nn.relu6(tf.nn.depthwise_conv2d(y, weights, [1, 1, 1, 1], "SAME"))
+
+
+CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, int, int]]] = {
+    # (graph, one sample's input shape): the first layer always a 1x1 to the grouped layer's input channels
+    "3x3_64_to_64": (_pointwise_then(_conv(64, 64, 3), 64), (24, 28, 8)),
+    "3x3_odd_width": (_pointwise_then(_conv(64, 64, 3), 64), (19, 21, 8)),
+    "3x3_48_to_40": (_pointwise_then(_conv(48, 40, 3), 48), (16, 17, 8)),
+    "3x3_16_to_32": (_pointwise_then(_conv(16, 32, 3), 16), (40, 41, 8)),
+    "3x3_128_to_32": (_pointwise_then(_conv(128, 32, 3), 128), (20, 21, 8)),
+    "3x3_stride_2": (_pointwise_then(_conv(16, 32, 3, stride=2), 16), (66, 70, 8)),
+    "3x3_dilated": (_pointwise_then(_conv(32, 32, 3, dilation=2), 32), (40, 40, 8)),
+    "5x5_valid": (_pointwise_then(_conv(24, 16, 5, padding="VALID"), 24), (44, 44, 8)),
+    "1x3_rows": (_pointwise_then(lambda y: tf.nn.conv2d(y, _w(1, 3, 32, 32), 1, "SAME"), 32), (30, 41, 8)),
+    "depthwise_32": (_pointwise_then(_depthwise(32), 32), (36, 37, 8)),
+}
+
+
+def _golden(model: Any, codes: np.ndarray) -> np.ndarray:
+    return np.concatenate(
+        [run_golden(model, {"x:0": codes[i : i + 1]}, ["y:0"], batch=1)[0] for i in range(len(codes))]
+    )
+
+
+def _compile(name: str, batch: int, parameters: Any) -> tuple[Any, Any, Any, Any]:
+    graph, shape = CASES[name]
+    _, model, _ = quantize(graph, seeded((2, *shape), 0))
+    network, renaming = Network.from_quantized_model(model)
+    network.set_batch(batch)
+    executable, descriptions = compiler.compile_(HW, network, parameters)
+    return model, renaming, executable, descriptions
+
+
+@pytest.mark.parametrize("preset", ["O1", "O5"])
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_grouped_convolutions_are_bit_exact(name: str, batch: int, preset: str) -> None:
+    model, renaming, executable, descriptions = _compile(name, batch, {"O1": O1, "O5": O5}[preset])
+    codes = model.rescale({"x:0": seeded((batch, *CASES[name][1]), 5)})["x:0"]
+    result = model_execute(executable, descriptions, {renaming["x:0"]: codes})
+    assert np.array_equal(result.output_codes[renaming["y:0"]], _golden(model, codes))
+
+
+def _second_layer_gemms(executable: Any) -> list[Gemm]:
+    spans = [s for s in executable.layers if s.unit == "ME"]
+    second = [s for s in spans if s.name == spans[-1].name]
+    return [ins for s in second for ins in executable.program.me[s.start : s.stop] if isinstance(ins, Gemm)]
+
+
+def test_a_64_channel_3x3_convolution_takes_half_the_array_rows_of_two_taps_per_word() -> None:
+    """24x28 outputs, 64 to 64 channels: each accumulator row holds two output pixels (M = 128), each GEMM
+    row two input pixels (K = 128); per kernel row two GEMMs of 24 x 14 rows: 3 x 2 x 336 = 2016 array rows,
+    where packing two taps per word took 3 x 2 x 672 = 4032."""
+    _, _, executable, _ = _compile("3x3_64_to_64", 1, O5)
+    gemms = _second_layer_gemms(executable)
+    assert {(g.k, g.m) for g in gemms} == {(128, 128)}
+    assert sum(g.x.count for g in gemms) == 3 * 2 * 24 * 14
+    packs = [ins for ins in executable.program.ewp if isinstance(ins, Pack)]
+    assert packs and all(p.kw == 2 and p.sx == 2 and p.len == 64 for p in packs)
+
+
+def test_a_wide_input_pairs_outputs_reading_its_pixel_words_one_by_one() -> None:
+    """128 to 32 channels: an input pixel fills a word (p = 1) and two outputs share an accumulator row
+    (M = 64): per kernel row four GEMMs (the 2 + 2 input pixels a pair's windows span) of 20 x 11 rows,
+    against nine GEMMs of 20 x 21 rows tap by tap."""
+    _, _, executable, _ = _compile("3x3_128_to_32", 1, O5)
+    gemms = _second_layer_gemms(executable)
+    assert {(g.k, g.m) for g in gemms} == {(128, 64)}
+    assert sum(g.x.count for g in gemms) == 3 * 4 * 20 * 11

@@ -1,0 +1,97 @@
+"""A convolution's weights as array tiles: the per-tap matrices, output tiles of chunks, and their placement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from pytpu.errors import CompilationError
+from pytpu.isa.layouts import pack_weight_tile, weight_tile_words
+from tpu_compiler.compiler.context import Context
+from tpu_compiler.compiler.memory import Arena
+from tpu_compiler.network import Layer
+
+
+@dataclass(frozen=True)
+class Chunk:
+    ky: int
+    kx: int
+    word: int
+    off: int
+    tile: np.ndarray  # K x M int8
+    packed: bool = False  # rows read from the packed taps of kernel row ky (see _packed_taps), not the band
+
+
+@dataclass
+class OutTile:
+    o0: int
+    o1: int
+    chunks: list[Chunk]
+    params: np.ndarray  # output-stage block words
+    addr: list[int]  # cache address of each chunk's weight tile (set when loaded)
+    params_addr: int = -1
+
+    def const_words(self, cwl: int) -> int:
+        return sum(weight_tile_words(c.tile.shape[0], c.tile.shape[1], cwl) for c in self.chunks) + len(self.params)
+
+
+def full_weights(layer: Layer, channels: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per tap, the dense [C_in, C_out] matrix (block-diagonal for groups) and its structural mask."""
+    weights = np.asarray(layer.arrays["weights"], dtype=np.int8)
+    groups = int(layer.get("groups", 1))
+    if layer.get("dense"):
+        weights = weights.reshape(1, 1, *weights.shape[-2:])
+    per_in, m = weights.shape[2], weights.shape[3]
+    if groups == 1:
+        return weights, np.ones((channels, m), dtype=bool)
+    per_out = m // groups
+    rows, cols = np.arange(channels), np.arange(m)
+    mask = (rows // per_in)[:, None] == (cols // per_out)[None, :]
+    expanded = weights[:, :, rows % per_in, :]
+    return np.where(mask, expanded, 0).astype(np.int8), mask
+
+
+def weight_groups(tiles: list[OutTile], cwl: int, budget: int, layer: str) -> list[list[OutTile]]:
+    """Consecutive tiles whose constants fit ``budget`` words together, split at output-word boundaries."""
+    groups: list[list[OutTile]] = []
+    current: list[OutTile] = []
+    used = 0
+    for tile in tiles:
+        words = tile.const_words(cwl)
+        if words > budget:
+            raise CompilationError(
+                f"layer {layer!r} cannot be placed: the constants of output channels {tile.o0}..{tile.o1 - 1} "
+                f"need {words} cache words ({words * cwl} bytes), more than the {budget} words available"
+            )
+        new_word = tile.o0 % cwl == 0
+        if current and used + words > budget and new_word:
+            groups.append(current)
+            current, used = [], 0
+        current.append(tile)
+        used += words
+    if current:
+        groups.append(current)
+    return groups
+
+
+def load_constants(ctx: Context, arena: Arena, group: list[OutTile]) -> None:
+    """Load a weight group's tiles and output-stage blocks (into the weight stream, else the layer's arena) and
+    set their addresses.  The group's tiles are all live until its last band: the stream hands out their words
+    at once."""
+    streamed = None
+    if ctx.ring is not None:
+        streamed = ctx.stream_slot(sum(t.const_words(ctx.cwl) for t in group), "weights")
+    for tile in group:
+        words = np.concatenate([pack_weight_tile(c.tile, ctx.cwl) for c in tile.chunks] + [tile.params])
+        if streamed is None:
+            at = ctx.load_constant(arena, words, f"weights of output channels {tile.o0}..{tile.o1 - 1}")
+        else:
+            at = streamed
+            ctx.load_constant_at(at, words)
+            streamed += len(words)
+        tile.addr = []
+        for c in tile.chunks:
+            tile.addr.append(at)
+            at += weight_tile_words(c.tile.shape[0], c.tile.shape[1], ctx.cwl)
+        tile.params_addr = at
