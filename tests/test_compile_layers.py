@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, TpuProgram, model_execute
 from pytpu.errors import CompilationError
-from pytpu.isa import Drain, Gemm, LoadWeights, Move, Pack, Store
+from pytpu.isa import Add, Drain, Gemm, Load, LoadWeights, Move, Pack, Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tests.test_quantize_layers import GRAPHS, channel_shuffle
 from tpu_compiler import Network, compiler
@@ -441,3 +441,39 @@ def test_a_layers_last_drain_waits_for_the_next_layers_first_weight_load() -> No
     me = _checked_executable(middle_convolutions, (16, 32, 128), O5).program.me
     assert sum(isinstance(ins, Drain) for ins in me) >= 2
     assert not any(isinstance(a, Drain) and isinstance(b, LoadWeights) for a, b in itertools.pairwise(me))
+
+
+W_RESIDUAL = (_w(1, 1, 64, 32, scale=0.1), _w(3, 3, 32, 32, scale=0.05), _w(1, 1, 32, 64, scale=0.1))
+
+
+def residual_blocks(x: tf.Tensor) -> tf.Tensor:
+    """Two bottleneck blocks sharing weights: 1x1, 3x3, 1x1, then the sum with the block's input."""
+    y = tf.nn.relu(tf.nn.conv2d(x, _w(1, 1, 8, 64, scale=0.3), 1, "VALID"))
+    for _ in range(2):
+        branch = tf.nn.relu(tf.nn.conv2d(y, W_RESIDUAL[0], 1, "VALID"))
+        branch = tf.nn.relu(tf.nn.conv2d(branch, W_RESIDUAL[1], 1, "SAME"))
+        y = tf.nn.relu(y + tf.nn.conv2d(branch, W_RESIDUAL[2], 1, "VALID"))
+    return y
+
+
+def test_a_residual_sum_overwrites_an_operand_read_for_the_last_time() -> None:
+    """The sum of a block takes the cache words of the branch's output (read for the last time by the sum),
+    so the block's input, the branch and the sum are never three copies in the cache: each ADD writes the
+    words it reads."""
+    executable = _checked_executable(residual_blocks, (12, 16, 8), O5)
+    spans = [s for s in executable.layers if s.unit == "EWP"]
+    sums = [s for s in spans if any(isinstance(ins, Add) for ins in executable.program.ewp[s.start : s.stop])]
+    first = [ins for ins in executable.program.ewp[sums[0].start : sums[0].stop] if isinstance(ins, Add)]
+    assert len(sums) == 2 and first  # the second sum is the network's output, written to its own buffer
+    assert all(ins.dst in (ins.a, ins.b) for ins in first)
+
+
+def test_a_strided_pointwise_convolution_loads_only_the_pixels_it_reads() -> None:
+    """With no tensor kept in the cache, the stride-2 1x1 convolution of the 28x28x256 map reads one pixel in
+    four from DDR, and its loads bring just those (14 x 14 pixels of two words), not the whole rows."""
+    parameters = dataclasses.replace(O1, action_graph_data_transfer_optimization=False)
+    executable = _checked_executable(strided_pointwise, (28, 28, 64), parameters)
+    spans = [s for s in executable.layers if s.unit == "DTL0"]
+    strided = [s for s in spans if s.name == [s.name for s in executable.layers if s.unit == "ME"][1]]
+    loads = [ins for s in strided for ins in executable.program.dtl0[s.start : s.stop] if isinstance(ins, Load)]
+    assert loads and sum(ins.cache.count for ins in loads) == 14 * 14 * 2

@@ -223,6 +223,7 @@ def _plan_residency(
     kept = {held for held, _ in views.outputs.values()} | {held for held, _ in views.inputs.values()}
     low = [cache_words] * len(order)
     placed: list[tuple[int, int, int, int]] = []  # (first layer, last layer, address, words)
+    where: dict[str, int] = {}  # kept tensor -> its cache address
     for p, layer in enumerate(order):
         name = layer.name
         buffer = ctx.buffers.get(name)
@@ -237,20 +238,54 @@ def _plan_residency(
             first = 0
         if words > cache_words // 2:
             continue
-        alive = [(a, w) for f, e, a, w in placed if f <= q and first <= e]
-        starts = [cache_words - words] + [a - words for a, _ in alive]
-        fits = [s for s in starts if s >= 0 and all(s + words <= a or a + w <= s for a, w in alive)]
-        if not fits:
-            continue
-        at = max(fits)
-        if at < cache_words // 8:
-            continue
+        at = _in_place(layer, p, (buffer.sample_words * ctx.batch, words), net, ctx, last, where)
+        if at is None:
+            alive = [(a, w) for f, e, a, w in placed if f <= q and first <= e]
+            starts = [cache_words - words] + [a - words for a, _ in alive]
+            fits = [s for s in starts if s >= 0 and all(s + words <= a or a + w <= s for a, w in alive)]
+            if not fits:
+                continue
+            at = max(fits)
+            if at < cache_words // 8:
+                continue
         placed.append((first, q, at, words))
+        where[name] = at
         ctx.resident[buffer.channel, buffer.address] = (buffer.sample_words * ctx.batch, at, words)
         for i in range(first, q + 1):
             low[i] = min(low[i], at)
             ctx.live.setdefault(order[i].name, []).append(name)
     ctx.arena_limit = {layer.name: low[i] for i, layer in enumerate(order)}
+
+
+IN_PLACE_KINDS = frozenset({"add", "mul", "lut"})
+"""Element-wise layers whose output may take the cache words of an operand read for the last time."""
+
+
+def _in_place(
+    layer: Layer,
+    index: int,
+    size: tuple[int, int],
+    net: Network,
+    ctx: Context,
+    last: dict[str, int],
+    where: dict[str, int],
+) -> int | None:
+    """The cache address of an operand of element-wise ``layer`` (at ``index`` in program order) that is kept,
+    read for the last time here, and of the output's shape and ``size`` (its words, words per cache copy);
+    the output then overwrites it word by word.  Residual blocks otherwise keep the block's input, the
+    branch's output and the sum at once, and place the sum below the others, fragmenting the cache."""
+    if layer.kind not in IN_PLACE_KINDS:
+        return None
+    shape = net.tensors[layer.name].shape
+    candidates = []
+    for name in layer.inputs:
+        buffer = ctx.buffers.get(name)
+        if name not in where or last.get(name) != index or buffer is None or net.tensors[name].shape != shape:
+            continue
+        words, at, period = ctx.resident[buffer.channel, buffer.address]
+        if (words, period) == size and layer.inputs.count(name) == 1:
+            candidates.append(at)
+    return max(candidates, default=None)
 
 
 def _plan_ddr(net: Network, views: Views, cwl: int, channels: int) -> tuple[dict[str, Buffer], list[int]]:

@@ -230,16 +230,17 @@ class Context:
             ),
         )
 
-    def load(self, buffer: Buffer, ddr_word: int, cache: Pattern) -> None:
-        """Load ``cache.count`` consecutive DDR words of ``buffer`` from ``ddr_word`` into ``cache``.
+    def load(self, buffer: Buffer, ddr: int | Pattern, cache: Pattern) -> None:
+        """Load DDR words of ``buffer`` into ``cache``: consecutive from a word, or walked by a pattern.
 
         A tensor kept in the cache is copied by the EWP (a word per cycle) instead; nothing when in place."""
-        at = self.cached(buffer, ddr_word)
+        walk = ddr if isinstance(ddr, Pattern) else Pattern.contiguous(ddr, cache.count)
+        at = self.cached(buffer, walk.base)
         if at is not None:
-            self.move(cache, Pattern.contiguous(at, cache.count))
+            self.move(cache, Pattern(at, walk.dims))
             return
         lane = Unit.DTL1 if buffer.channel else Unit.DTL0  # each channel's activations move on its own lane
-        self.emit(lane, Load(ch=buffer.channel, ddr=Pattern.contiguous(ddr_word, cache.count), cache=cache))
+        self.emit(lane, Load(ch=buffer.channel, ddr=walk, cache=cache))
 
     def store(self, buffer: Buffer, ddr: int | Pattern, cache: Pattern) -> None:
         """Store ``cache`` to DDR words of ``buffer``: consecutive from a word, or walked by a pattern."""

@@ -15,6 +15,8 @@ LOADW is issued before the previous tile's DRAIN so the loader and the output st
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from pytpu.errors import CompilationError
@@ -136,10 +138,24 @@ def _cost(ctx: Context, g: Geometry, tiles: list[OutTile]) -> float:
     return sum(len(t.chunks) * rows + t.const_words(ctx.cwl) * ctx.cwl / ddr_rate for t in tiles)
 
 
+def _subsampled(ctx: Context, layer: Layer, g: Geometry, x: Buffer) -> tuple[int, int] | None:
+    """The strides of an unpadded strided 1x1 convolution whose input is in DDR (not kept in the cache) for
+    every sample: it reads one pixel in ``sy * sx``, so its bands load just those (a quarter of the map for
+    ResNet's stride-2 projections) and it runs as a stride-1 convolution over them."""
+    if (g.kh, g.kw) != (1, 1) or (g.sy, g.sx) == (1, 1) or any(layer.get("pads", [0, 0, 0, 0])):
+        return None
+    if any(ctx.cached(x, x.at(s)) is not None for s in ctx.samples):
+        return None
+    return g.sy, g.sx
+
+
 def lower_conv(ctx: Context, layer: Layer) -> None:
     x, y = ctx.buffers[layer.inputs[0]], ctx.buffers[layer.name]
     pointwise = _is_pointwise(ctx, layer)
     g = _geometry(ctx, layer, x, y, pointwise)
+    skip = _subsampled(ctx, layer, g, x)
+    if skip is not None:  # a strided 1x1 convolution of a map in DDR: load only the pixels it reads
+        g = dataclasses.replace(g, h=g.oh, w=g.ow, sy=1, sx=1)
     packed = 0 if pointwise else _packed_taps(ctx, layer, g, x.tensor.channels)
     tiles = _tiles(ctx, layer, x.tensor.channels, len(g.samples) * g.oh * g.ow, packed)
     if not pointwise:
@@ -200,7 +216,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         in_bufs = [arena.alloc(in_words, "input band") for _ in range(copies)]
         out_bufs = [arena.alloc(out_words, "output band") for _ in range(copies)]
         pack_bufs = [arena.alloc(g.in_rows(per_band) * g.ow, "packed rows") for _ in range(copies if packed else 0)]
-        _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, (pack_bufs, packed), stack)
+        _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, (pack_bufs, packed), stack, skip)
         arena.top = mark
 
 
@@ -216,6 +232,7 @@ def _emit_group(
     out_bufs: list[int],
     packing: tuple[list[int], int],
     stack: int = 1,
+    skip: tuple[int, int] | None = None,
 ) -> None:
     """Emit ``group``'s tiles over every band; ``stack`` > 1 (whole-map bands only): that many samples per
     step, their input maps one after the other in the band buffer and their rows in one GEMM."""
@@ -261,7 +278,14 @@ def _emit_group(
                 ctx.fill(Pattern.contiguous(at + (iy1 - iy0 - bottom) * row_words, bottom * row_words), pad_code)
             if ry1 > ry0:
                 dst = Pattern(at + (ry0 - iy0) * row_words + g.left * x.wpp, ((ry1 - ry0, row_words), (g.w * x.wpp, 1)))
-                ctx.load(x, x.at(s, ry0 * g.w * x.wpp), dst)
+                ddr: int | Pattern = x.at(s, ry0 * g.w * x.wpp)
+                if skip is not None:  # rows and columns of the input map every (sy, sx)
+                    width = x.tensor.shape[2] * x.wpp
+                    ddr = Pattern(
+                        x.at(s, ry0 * skip[0] * width),
+                        ((ry1 - ry0, skip[0] * width), (g.w, skip[1] * x.wpp), (x.wpp, 1)),
+                    )
+                ctx.load(x, ddr, dst)
         return inbuf, in_stride
 
     def load(index: int) -> tuple[int, int]:
