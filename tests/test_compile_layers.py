@@ -477,3 +477,24 @@ def test_a_strided_pointwise_convolution_loads_only_the_pixels_it_reads() -> Non
     strided = [s for s in spans if s.name == [s.name for s in executable.layers if s.unit == "ME"][1]]
     loads = [ins for s in strided for ins in executable.program.dtl0[s.start : s.stop] if isinstance(ins, Load)]
     assert loads and sum(ins.cache.count for ins in loads) == 14 * 14 * 2
+
+
+W_WIDE_RESIDUAL = (_w(1, 1, 8, 256, scale=0.3), _w(1, 1, 256, 256, scale=0.05), _w(1, 1, 256, 128, scale=0.05))
+
+
+def wide_residual(x: tf.Tensor) -> tf.Tensor:
+    """A sum of two kept 256-channel maps (two words per pixel) between 1x1 convolutions."""
+    y = tf.nn.relu(tf.nn.conv2d(x, W_WIDE_RESIDUAL[0], 1, "VALID"))
+    y = tf.nn.relu(y + tf.nn.conv2d(y, W_WIDE_RESIDUAL[1], 1, "VALID"))
+    return tf.nn.conv2d(y, W_WIDE_RESIDUAL[2], 1, "VALID")
+
+
+def test_a_sum_of_kept_maps_of_several_words_per_pixel_goes_word_by_word() -> None:
+    """The convolution before drains its output tile by tile (a word each) and the one after reads a K tile
+    (a word) at a time: the ADD takes one word of every pixel per instruction, so it starts on the first
+    drained tile and the next convolution on the first summed word."""
+    executable = _checked_executable(wide_residual, (10, 12, 8), O5)
+    adds = [ins for ins in executable.program.ewp if isinstance(ins, Add)]
+    assert len(adds) == 2
+    assert [ins.dst.dims for ins in adds] == [((120, 2),)] * 2
+    assert adds[1].dst.base == adds[0].dst.base + 1

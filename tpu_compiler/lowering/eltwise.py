@@ -45,6 +45,9 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
         spans = sum((int(m[p0:p1].max()) - int(m[p0:p1].min()) + 1) * s.wpp for m, s in zip(maps, sources, strict=True))
         return spans + (p1 - p0) * y.wpp
 
+    if _by_words(ctx, y, sources):
+        _lower_by_words(ctx, y, sources, maps, make)
+        return
     chunk = pixels
     while chunk > 1 and ctx.ewp_copies * chunk_words(0, chunk) > arena.free:
         chunk = -(-chunk // 2)
@@ -93,6 +96,30 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
         ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(out_at, (p1 - p0) * y.wpp))
 
     pipeline(len(steps), copies, load, work)
+
+
+def _by_words(ctx: Context, y: Buffer, sources: list[Buffer]) -> bool:
+    """Whether to go word by word: the output and every operand kept in the cache for each sample, several
+    words per pixel.  The convolution before usually drains its output tile by tile (a tile is a word) and
+    the one after reads its input word by word (a K tile per word): pixel chunks would wait for the last
+    tile and hold up the next layer until the last chunk, word steps overlap both.  Only for maps whose
+    convolutions take all pixels in one band (at most half the accumulator rows): a convolution in bands
+    finishes word 0 of every pixel only with its last band."""
+    if y.wpp < 2 or any(s.wpp != y.wpp for s in sources) or y.tensor.positions > ctx.lim.acc_rows // 2:
+        return False
+    return all(ctx.cached(b, b.at(s)) is not None for b in (y, *sources) for s in ctx.samples)
+
+
+def _lower_by_words(ctx: Context, y: Buffer, sources: list[Buffer], maps: list[np.ndarray], make: Make) -> None:
+    """Each sample's output word ``w`` of every pixel in one step, from the operands' words ``w``, in place."""
+    pixels = np.arange(y.tensor.positions, dtype=np.int64)
+    for sample in ctx.samples:
+        out_at, *held = (ctx.cached(b, b.at(sample)) or 0 for b in (y, *sources))  # all kept (_by_words)
+        for word in range(y.wpp):
+            columns = [out_at + pixels * y.wpp + word]
+            columns += [at + m * s.wpp + word for at, m, s in zip(held, maps, sources, strict=True)]
+            for patterns in compress(columns):
+                ctx.emit(Unit.EWP, make(patterns[0], list(patterns[1:]), 0, ctx.cwl))
 
 
 def _words(base: int, pixels: np.ndarray, wpp: int) -> np.ndarray:
