@@ -55,9 +55,10 @@ def even_bands(rows: int, per_band: int) -> list[Segment]:
 
 
 def pipelined_rows(ctx: Context, g: Geometry, x: Buffer, y: Buffer, copies: int) -> int:
-    """Rows per band that cut the output into ``ctx.spatial_limit`` bands when the input or the output moves
-    through DDR and the buffers are doubled (else all rows): the first load and the last store then overlap
-    the array's work on the other bands. Bands keep at least ``array_rows`` GEMM rows, so each weight tile's
-    load still hides behind a GEMM."""
+    """Rows per band that cut the output into ``ctx.spatial_limit`` bands when the buffers are doubled (else
+    all rows): a first load and a last store through DDR then overlap the array's work on the other bands,
+    and in the cache the next layer starts on the first band. Bands keep at least ``array_rows`` GEMM rows,
+    so each weight tile's load still hides behind a GEMM (maps of fewer than ``2 * array_rows`` pixels stay
+    whole)."""
     pieces = min(ctx.spatial_limit, g.oh * g.ow // ctx.lim.array_rows, g.oh)
     return g.oh if copies < 2 or pieces < 2 else -(-g.oh // pieces)

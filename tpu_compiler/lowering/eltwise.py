@@ -102,10 +102,11 @@ def _by_words(ctx: Context, y: Buffer, sources: list[Buffer]) -> bool:
     """Whether to go word by word: the output and every operand kept in the cache for each sample, several
     words per pixel.  The convolution before usually drains its output tile by tile (a tile is a word) and
     the one after reads its input word by word (a K tile per word): pixel chunks would wait for the last
-    tile and hold up the next layer until the last chunk, word steps overlap both.  Only for maps whose
-    convolutions take all pixels in one band (at most half the accumulator rows): a convolution in bands
-    finishes word 0 of every pixel only with its last band."""
-    if y.wpp < 2 or any(s.wpp != y.wpp for s in sources) or y.tensor.positions > ctx.lim.acc_rows // 2:
+    tile and hold up the next layer until the last chunk, word steps overlap both.  Only for maps of fewer
+    than ``2 * array_rows`` pixels, which convolutions take in one band (``bands.pipelined_rows``): one in
+    bands finishes word 0 of every pixel only with its last band, and the next one's first band needs
+    every word of its pixels."""
+    if y.wpp < 2 or any(s.wpp != y.wpp for s in sources) or y.tensor.positions >= 2 * ctx.lim.array_rows:
         return False
     return all(ctx.cached(b, b.at(s)) is not None for b in (y, *sources) for s in ctx.samples)
 
