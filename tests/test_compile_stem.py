@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, model_execute
+from pytpu.isa import MaxPool, Move
 from tests.quant_helpers import quantize, run_golden, seeded
 from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import O1, O5, Segment, TensorAxis
@@ -81,6 +82,7 @@ CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, ...]]] = {
     "mobilenet_stem": (mobilenet_stem, (3, 33, 30)),
     "odd_width": (mobilenet_stem, (3, 9, 37)),
     "wide_rows": (resnet_stem, (3, 12, 203)),
+    "odd_pooled_width": (resnet_stem, (3, 22, 25)),
     "gray_stem": (gray_stem, (1, 14, 29)),
     "same_padding": (same_padding_stem, (3, 16, 20)),
     "dilated_stem": (dilated_stem, (3, 17, 23)),
@@ -129,6 +131,21 @@ def test_stems_read_the_input_planar(name: str) -> None:
     assert description.channels == CASES[name][1][-1]
     kinds = {layer.name: layer.KIND for layer in model.layers}
     assert {kinds[span.name] for span in executable.layers} <= {"conv", "max_pool"}
+
+
+def test_a_stem_read_only_by_a_max_pool_stays_packed() -> None:
+    """ResNet's stem (two pixels per accumulator row) is kept and read only by the max pool, so it is never
+    unpacked: the pool takes the vertical maximum of the packed words (all 128 lanes, two pixels per word
+    read), unpacks those 10 rows only (9 odd pixels each of the stem's 18 columns), then takes the
+    horizontal maximum."""
+    executable = _compile(_model("resnet_stem"), 1, O5)[0]
+    ewp = executable.program.ewp
+    pools = [ins for ins in ewp if isinstance(ins, MaxPool)]
+    vertical = [p for p in pools if (p.kh, p.kw) == (3, 1)]
+    horizontal = [p for p in pools if (p.kh, p.kw) == (1, 3)]
+    assert vertical and len(vertical) == len(horizontal) == len(pools) // 2
+    assert all(p.len == 128 and p.pix == 2 for p in vertical)
+    assert sum(ins.dst.count for ins in ewp if isinstance(ins, Move) and ins.src_off == 64) == 10 * 9
 
 
 def test_the_rewrites_fold_resnets_pads() -> None:

@@ -76,6 +76,9 @@ def compile_(
             int(parameters.slicer.spatial_limit),
         )
         order = [layer for layer in net.layers if layer.name not in views.skipped]
+        for layer in order:
+            for name in dict.fromkeys(views.root(n) for n in layer.inputs):
+                ctx.readers.setdefault(name, []).append(layer)
         split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
         if keep:
             _plan_residency(ctx, order, net, views, excluded, split)

@@ -12,7 +12,7 @@ from pytpu.sim.hazards import ACCESS
 from tpu_compiler.compiler.memory import Arena, Constants, Ring
 from tpu_compiler.compiler.schedule import Emitter
 from tpu_compiler.compiler.slicing import SlicingScheme
-from tpu_compiler.network import Tensor
+from tpu_compiler.network import Layer, Tensor
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,12 @@ class Context:
         """Layer -> the resident tensors alive while it runs."""
         self.arena_limit: dict[str, int] = {}
         """Layer -> the cache words below the resident tensors live while it runs."""
+        self.readers: dict[str, list[Layer]] = {}
+        """Tensor -> the layers reading it (directly or through a view), in program order."""
+        self.packed: dict[str, int] = {}
+        """Kept tensor -> ``q`` when its producer left it packed: the ``q`` pixels of each group of a row in the
+        word of the group's first pixel (the others' words unwritten); only its one reader knows (see
+        ``stem.lower_stem`` and ``pool.lower_pool``)."""
 
     def cached(self, buffer: Buffer, ddr_word: int) -> int | None:
         """The cache word holding DDR word ``ddr_word`` of ``buffer`` if that tensor is kept in the cache."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from pytpu.isa import AvgPool, MaxPool, Pattern, Unit
-from tpu_compiler.compiler.context import Context
+from pytpu.isa import AvgPool, MaxPool, Move, Pattern, Unit
+from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
 from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows
 from tpu_compiler.lowering.streaming import pipeline
@@ -39,6 +39,9 @@ def _rectangles(mult: np.ndarray, shift: np.ndarray, r0: int, r1: int) -> list[t
 
 def lower_pool(ctx: Context, layer: Layer) -> None:
     x, y = ctx.buffers[layer.inputs[0]], ctx.buffers[layer.name]
+    if layer.inputs[0] in ctx.packed:
+        _lower_packed_max_pool(ctx, layer, x, y, ctx.packed[layer.inputs[0]])
+        return
     _, h, w, c = x.tensor.shape
     (kh, kw), (sy, sx) = layer.get("kernel"), layer.get("strides")
     top, _, left, _ = layer.get("pads", [0, 0, 0, 0])
@@ -149,3 +152,57 @@ def lower_pool(ctx: Context, layer: Layer) -> None:
         ctx.store(y, y.at(sample, band.start * ow * y.wpp), Pattern.contiguous(outbuf, n * y.wpp))
 
     pipeline(len(steps), copies, load, work)
+
+
+def _lower_packed_max_pool(ctx: Context, layer: Layer, x: Buffer, y: Buffer, q: int) -> None:
+    """A max pool of a kept input its producer left packed (``q`` pixels in the word of each group's first
+    pixel, see ``Context.packed``), band by band: the window's vertical maximum of the packed words (every
+    lane, so ``q`` pixels per word read), ``q - 1`` MOVEs that unpack those rows into a row buffer, then the
+    horizontal maximum.  The maximum over a window is the maximum over its rows of the rows' maxima, and
+    padding is left out of both."""
+    _, h, w, c = x.tensor.shape
+    (kh, kw), (sy, sx) = layer.get("kernel"), layer.get("strides")
+    top, _, left, _ = layer.get("pads", [0, 0, 0, 0])
+    oh, ow = y.tensor.shape[1:3]
+    groups = -(-w // q)
+    arena = ctx.arena(layer.name)
+    out_kept = ctx.kept_block(y)
+
+    def band_words(rows: int) -> int:
+        return rows * w + (0 if out_kept else rows * ow)
+
+    per_band, copies = fit_rows(oh, band_words, arena.free, oh, layer.name, "row maxima", ctx.ewp_copies)
+    if copies > 1:  # the next layer starts on the first bands; the last, waiting for the producer's last, is short
+        per_band = min(per_band, -(-oh // (2 * ctx.spatial_limit)))
+    bands = even_bands(oh, per_band)
+    per_band = max(len(b) for b in bands)
+    slots = [
+        (arena.alloc(per_band * w, "row maxima"), arena.alloc(0 if out_kept else per_band * ow, "output band"))
+        for _ in range(copies)
+    ]
+    for index, (sample, band) in enumerate((s, b) for s in ctx.samples for b in bands):
+        rows_buf, out_buf = slots[index % copies]
+        rows = len(band)
+        iy0, iy1 = max(0, band.start * sy - top), min(h, (band.stop - 1) * sy - top + kh)
+        src = ctx.cached(x, x.at(sample, iy0 * w))
+        assert src is not None  # packed tensors are kept
+        vertical = dict(src=src, h=iy1 - iy0, w=groups, row=w, pix=q, oh=rows, ow=groups, sy=sy, sx=1)
+        window = dict(py=top - band.start * sy + iy0, px=0, kh=kh, kw=1, dy=1, dx=1)
+        dst = Pattern(rows_buf, ((rows, w), (groups, q)))
+        ctx.emit(Unit.EWP, MaxPool(dst=dst, **vertical, **window, off=0, len=q * c))
+        for i in range(1, q):
+            count = -(-(w - i) // q)
+            move = Move(
+                dst=Pattern(rows_buf + i, ((rows, w), (count, q))),
+                src=Pattern(rows_buf, ((rows, w), (count, q))),
+                src_off=i * c,
+                dst_off=0,
+                len=c,
+            )
+            ctx.emit(Unit.EWP, move)
+        kept = ctx.cached(y, y.at(sample, band.start * ow))
+        out = out_buf if kept is None else kept
+        horizontal = dict(src=rows_buf, h=rows, w=w, row=w, pix=1, oh=rows, ow=ow, sy=1, sx=sx)
+        window = dict(py=0, px=left, kh=1, kw=kw, dy=1, dx=1)
+        ctx.emit(Unit.EWP, MaxPool(dst=Pattern.contiguous(out, rows * ow), **horizontal, **window, off=0, len=c))
+        ctx.store(y, y.at(sample, band.start * ow), Pattern.contiguous(out, rows * ow))
