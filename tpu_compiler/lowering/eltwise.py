@@ -41,9 +41,16 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
     pixels = y.tensor.positions
     lanes = y.tensor.channels if y.wpp == 1 else ctx.cwl
 
+    # Tensors kept in the cache (every sample) are read and written in place: they take no chunk buffer.
+    held = [all(ctx.cached(b, b.at(s)) is not None for s in ctx.samples) for b in (y, *sources)]
+
     def chunk_words(p0: int, p1: int) -> int:
-        spans = sum((int(m[p0:p1].max()) - int(m[p0:p1].min()) + 1) * s.wpp for m, s in zip(maps, sources, strict=True))
-        return spans + (p1 - p0) * y.wpp
+        spans = sum(
+            (int(m[p0:p1].max()) - int(m[p0:p1].min()) + 1) * s.wpp
+            for m, s, kept in zip(maps, sources, held[1:], strict=True)
+            if not kept
+        )
+        return spans + (0 if held[0] else (p1 - p0) * y.wpp)
 
     if _by_words(ctx, y, sources):
         _lower_by_words(ctx, y, sources, maps, make)
@@ -65,8 +72,11 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
     ]
     slots = [
         (
-            [arena.alloc(size * s.wpp, f"operand {i}") for i, (size, s) in enumerate(zip(sizes, sources, strict=True))],
-            arena.alloc(chunk * y.wpp, "output"),
+            [
+                arena.alloc(0 if kept else size * s.wpp, f"operand {i}")
+                for i, (size, s, kept) in enumerate(zip(sizes, sources, held[1:], strict=True))
+            ],
+            arena.alloc(0 if held[0] else chunk * y.wpp, "output"),
         )
         for _ in range(copies)
     ]
