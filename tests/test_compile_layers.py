@@ -498,3 +498,28 @@ def test_a_sum_of_kept_maps_of_several_words_per_pixel_goes_word_by_word() -> No
     assert len(adds) == 2
     assert [ins.dst.dims for ins in adds] == [((120, 2),)] * 2
     assert adds[1].dst.base == adds[0].dst.base + 1
+
+
+W_HUGE_DENSE = (_w(8, 2048, scale=0.3), _w(2048, 1536, scale=0.02))
+
+
+def huge_dense(x: tf.Tensor) -> tf.Tensor:
+    """A 2048 x 1536 dense layer: 3 MB of weights, more than the weight stream holds at once."""
+    y = tf.nn.relu(tf.matmul(tf.reduce_mean(x, axis=[1, 2]), W_HUGE_DENSE[0]))
+    return tf.matmul(y, W_HUGE_DENSE[1])
+
+
+def test_a_layers_next_weight_group_loads_before_its_output_store() -> None:
+    """The dense layer's weights go in several groups of output channels; each group's outputs are stored to
+    DDR (the network's output) on the activations' lane.  A lane runs in order: each group's weight loads
+    come before the previous group's store, which waits for its drain, so none follows the store of the
+    group before the last."""
+    executable = _checked_executable(huge_dense, (2, 2, 8), O5)
+    dense = [s for s in executable.layers if s.unit == "ME"][-1].name
+    lane = executable.program.dtl0
+    span = next(s for s in executable.layers if s.name == dense and s.unit == "DTL0")
+    mine = [lane[i] for i in range(span.start, span.stop)]
+    stores = [i for i, ins in enumerate(mine) if isinstance(ins, Store)]
+    assert len(stores) >= 2  # one per weight group
+    assert any(isinstance(ins, Load) for ins in mine[: stores[-2]])
+    assert not any(isinstance(ins, Load) for ins in mine[stores[-2] :])

@@ -16,6 +16,8 @@ LOADW is issued before the previous tile's DRAIN so the loader and the output st
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 
 import numpy as np
 
@@ -185,9 +187,16 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
     row_limit = min(lim.max_rows, lim.acc_rows // 2) // g.ow
     if row_limit < 1:
         raise CompilationError(f"layer {layer.name!r}: an output row of {g.ow} pixels exceeds the accumulators")
-    for group in groups:
+    for i, group in enumerate(groups):
         mark = arena.top
-        load_constants(ctx, arena, group)
+        # Through the weight stream the next group's constants load before this group's last store: a lane
+        # runs in order, so behind the store they would wait for its drain.
+        streamed = ctx.ring is not None
+        if i == 0 or not streamed:
+            load_constants(ctx, arena, group)
+        ahead = None
+        if streamed and i + 1 < len(groups):
+            ahead = functools.partial(load_constants, ctx, arena, groups[i + 1])
         bands = row_bands(ctx.scheme, layer.name, g.oh, (TensorAxis.HEIGHT,))
         if bands is None:
             per_band, copies = fit_rows(
@@ -216,7 +225,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         in_bufs = [arena.alloc(in_words, "input band") for _ in range(copies)]
         out_bufs = [arena.alloc(out_words, "output band") for _ in range(copies)]
         pack_bufs = [arena.alloc(g.in_rows(per_band) * g.ow, "packed rows") for _ in range(copies if packed else 0)]
-        _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, (pack_bufs, packed), stack, skip)
+        _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, (pack_bufs, packed), stack, skip, ahead)
         arena.top = mark
 
 
@@ -233,9 +242,11 @@ def _emit_group(
     packing: tuple[list[int], int],
     stack: int = 1,
     skip: tuple[int, int] | None = None,
+    ahead: Callable[[], None] | None = None,
 ) -> None:
     """Emit ``group``'s tiles over every band; ``stack`` > 1 (whole-map bands only): that many samples per
-    step, their input maps one after the other in the band buffer and their rows in one GEMM."""
+    step, their input maps one after the other in the band buffer and their rows in one GEMM; ``skip``: the
+    strides of a subsampled input (``_subsampled``); ``ahead``: emitted before the last step's store."""
     pack_bufs, packed = packing  # the packed rows' buffers and the taps each packs
     me = MeStream(ctx)
     row_words = g.padded_w * x.wpp
@@ -363,6 +374,8 @@ def _emit_group(
         elif me.pending is not None:  # the layer's last: after the next layer's first LOADW
             ctx.defer_drain(me.pending)
             me.pending = None
+        if ahead is not None and index == len(steps) - 1:
+            ahead()
         if (w0, w1) == (0, y.wpp):
             ctx.store(y, ddr, Pattern.contiguous(outbuf, n * y.wpp))
         else:  # only this group's words of each pixel
