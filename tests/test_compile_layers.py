@@ -523,3 +523,14 @@ def test_a_layers_next_weight_group_loads_before_its_output_store() -> None:
     assert len(stores) >= 2  # one per weight group
     assert any(isinstance(ins, Load) for ins in mine[: stores[-2]])
     assert not any(isinstance(ins, Load) for ins in mine[stores[-2] :])
+
+
+def test_a_sum_in_pixel_chunks_goes_word_by_word_within_each() -> None:
+    """A 16x20 map of 256 channels is summed in chunks of pixels (the convolutions take it in bands); within a
+    chunk each ADD takes one word of every pixel, so the next convolution's first K tile of the chunk (its
+    first word) does not wait for the second."""
+    executable = _checked_executable(wide_residual, (16, 20, 8), O5)
+    adds = [ins for ins in executable.program.ewp if isinstance(ins, Add)]
+    assert len(adds) >= 4 and len(adds) % 2 == 0
+    assert all(len(ins.dst.dims) == 1 and ins.dst.dims[0][1] == 2 for ins in adds)
+    assert sum(ins.dst.count for ins in adds) == 16 * 20 * 2

@@ -101,8 +101,14 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
         # Tensors kept in the cache are read and written where they are.
         kept = ctx.cached(y, y.at(sample, p0 * y.wpp))
         out_at = slots[index % copies][1] if kept is None else kept
-        for patterns in compress([_words(out_at, np.arange(p1 - p0), y.wpp), *operands]):
-            ctx.emit(Unit.EWP, make(patterns[0], list(patterns[1:]), 0, lanes))
+        columns = [_words(out_at, np.arange(p1 - p0), y.wpp), *operands]
+        # Word by word within the chunk when every operand has the output's words per pixel: the next
+        # convolution reads a K tile (a word) at a time, so its GEMMs on this chunk start on the first word.
+        same = all(s.wpp == y.wpp for s in sources)
+        parts = [[c[w :: y.wpp] for c in columns] for w in range(y.wpp)] if same else [columns]
+        for part in parts:
+            for patterns in compress(part):
+                ctx.emit(Unit.EWP, make(patterns[0], list(patterns[1:]), 0, lanes))
         ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(out_at, (p1 - p0) * y.wpp))
 
     pipeline(len(steps), copies, load, work)
