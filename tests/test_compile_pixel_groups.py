@@ -51,6 +51,10 @@ CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, int, int]]] 
     "5x5_valid": (_pointwise_then(_conv(24, 16, 5, padding="VALID"), 24), (44, 44, 8)),
     "1x3_rows": (_pointwise_then(lambda y: tf.nn.conv2d(y, _w(1, 3, 32, 32), 1, "SAME"), 32), (30, 41, 8)),
     "depthwise_32": (_pointwise_then(_depthwise(32), 32), (36, 37, 8)),
+    "zero_weights": (
+        _pointwise_then(lambda y: tf.nn.conv2d(y, np.zeros((3, 3, 64, 64), np.float32), 1, "SAME"), 64),
+        (24, 28, 8),
+    ),
 }
 
 

@@ -81,7 +81,7 @@ def plan_grouping(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
 def _tile(ctx: Context, layer: Layer, g: Geometry, plan: Grouping, c_in: int, c_out: int) -> OutTile:
     """The one output tile: a chunk per (kernel row, word), and the output stage repeated for the q outputs."""
     full, _ = full_weights(layer, c_in)
-    chunks = []
+    chunks, zero = [], None
     for ky in range(g.kh):
         for t in range(plan.words):
             tile = np.zeros((plan.p * c_in, plan.q * c_out), dtype=np.int8)
@@ -92,6 +92,10 @@ def _tile(ctx: Context, layer: Layer, g: Geometry, plan: Grouping, c_in: int, c_
                         tile[a * c_in : (a + 1) * c_in, i * c_out : (i + 1) * c_out] = full[ky, offset // g.dx]
             if tile.any():
                 chunks.append(Chunk(ky, t, 0, 0, tile))
+            elif zero is None:
+                zero = Chunk(ky, t, 0, 0, tile)
+    if not chunks and zero is not None:  # all-zero weights: one GEMM still clears the accumulator rows
+        chunks.append(zero)
     bias, mult, shift = (np.tile(np.asarray(layer.arrays[k]), plan.q) for k in ("bias", "mult", "shift"))
     return OutTile(0, c_out, chunks, pack_output_stage(bias, mult, shift, ctx.cwl), [])
 
