@@ -161,13 +161,15 @@ class Context:
         self._last_use[at : at + words] = i
         return at
 
-    def kept_block(self, buffer: Buffer) -> bool:
-        """Whether every sample the layer being lowered computes of ``buffer`` is kept in the cache, one after
-        the other (so the rows of several samples are read or written in place as one block)."""
-        first = self.cached(buffer, buffer.at(self.samples.start))
+    def kept_block(self, buffer: Buffer, samples: range | None = None) -> bool:
+        """Whether every sample of ``samples`` (those the layer being lowered computes) of ``buffer`` is kept in
+        the cache, one after the other (so the rows of several samples are read or written in place as one
+        block)."""
+        samples = self.samples if samples is None else samples
+        first = self.cached(buffer, buffer.at(samples.start))
         if first is None:
             return False
-        for i, sample in enumerate(self.samples):
+        for i, sample in enumerate(samples):
             start, end = buffer.at(sample), buffer.at(sample, buffer.sample_words - 1)
             if self.cached(buffer, start) != first + i * buffer.sample_words:
                 return False

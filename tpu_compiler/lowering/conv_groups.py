@@ -107,7 +107,7 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
     budget = ctx.ring_limit[layer.name] if ctx.ring is not None else arena.free // 2
     group = weight_groups([tile], ctx.cwl, budget, layer.name)[0]
     load_constants(ctx, arena, group)
-    input_kept = all(_sample_kept(ctx, x, s) for s in g.samples)
+    input_kept = all(ctx.kept_block(x, range(s, s + 1)) for s in g.samples)
     output_kept = ctx.kept_block(y)
 
     def band_words(rows: int) -> int:
@@ -210,10 +210,3 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
         ctx.store(y, ddr, Pattern.contiguous(out, rows * g.ow))
 
     pipeline(len(steps), copies, load, work)
-
-
-def _sample_kept(ctx: Context, buffer: Buffer, sample: int) -> bool:
-    """Whether all of one sample of ``buffer`` is kept in the cache, in one block."""
-    first = ctx.cached(buffer, buffer.at(sample))
-    last = ctx.cached(buffer, buffer.at(sample, buffer.sample_words - 1))
-    return first is not None and last == first + buffer.sample_words - 1

@@ -43,6 +43,7 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
 
     # Tensors kept in the cache (every sample) are read and written in place: they take no chunk buffer.
     held = [all(ctx.cached(b, b.at(s)) is not None for s in ctx.samples) for b in (y, *sources)]
+    same = all(s.wpp == y.wpp for s in sources)  # every operand has the output's words per pixel
 
     def chunk_words(p0: int, p1: int) -> int:
         spans = sum(
@@ -52,7 +53,7 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
         )
         return spans + (0 if held[0] else (p1 - p0) * y.wpp)
 
-    if _by_words(ctx, y, sources):
+    if same and all(held) and _by_words(ctx, y):
         _lower_by_words(ctx, y, sources, maps, make)
         return
     chunk = pixels
@@ -104,7 +105,6 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
         columns = [_words(out_at, np.arange(p1 - p0), y.wpp), *operands]
         # Word by word within the chunk when every operand has the output's words per pixel: the next
         # convolution reads a K tile (a word) at a time, so its GEMMs on this chunk start on the first word.
-        same = all(s.wpp == y.wpp for s in sources)
         parts = [[c[w :: y.wpp] for c in columns] for w in range(y.wpp)] if same else [columns]
         for part in parts:
             for patterns in compress(part):
@@ -114,17 +114,16 @@ def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None
     pipeline(len(steps), copies, load, work)
 
 
-def _by_words(ctx: Context, y: Buffer, sources: list[Buffer]) -> bool:
-    """Whether to go word by word: the output and every operand kept in the cache for each sample, several
-    words per pixel.  The convolution before usually drains its output tile by tile (a tile is a word) and
-    the one after reads its input word by word (a K tile per word): pixel chunks would wait for the last
-    tile and hold up the next layer until the last chunk, word steps overlap both.  Only for maps of fewer
+def _by_words(ctx: Context, y: Buffer) -> bool:
+    """Whether a layer whose output and operands (of the output's words per pixel) are all kept in the cache
+    goes word by word: several words per pixel.  The convolution before usually drains its output tile by
+    tile (a tile is a word) and the one after reads its input word by word (a K tile per word): pixel
+    chunks would wait for the last tile and hold up the next layer until the last chunk, word steps overlap
+    both.  Only for maps of fewer
     than ``2 * array_rows`` pixels, which convolutions take in one band (``bands.pipelined_rows``): one in
     bands finishes word 0 of every pixel only with its last band, and the next one's first band needs
     every word of its pixels."""
-    if y.wpp < 2 or any(s.wpp != y.wpp for s in sources) or y.tensor.positions >= 2 * ctx.lim.array_rows:
-        return False
-    return all(ctx.cached(b, b.at(s)) is not None for b in (y, *sources) for s in ctx.samples)
+    return y.wpp > 1 and y.tensor.positions < 2 * ctx.lim.array_rows
 
 
 def _lower_by_words(ctx: Context, y: Buffer, sources: list[Buffer], maps: list[np.ndarray], make: Make) -> None:

@@ -376,9 +376,10 @@ class _StemEmitter:
         step, self.pending_step = self.pending_step, None
         if step is None:
             return
-        g, q = self.plan.geo, self.plan.q
+        g = self.plan.geo
+        q = 1 if self.y.tensor.name in self.ctx.packed else self.plan.q  # a packed output is not unpacked
         rows, out = len(step.band), self._out(step)
-        for j in range(1, 1 if self.y.tensor.name in self.ctx.packed else q):
+        for j in range(1, q):
             count = -(-(g.ow - j) // q)
             if count:
                 move = Move(
