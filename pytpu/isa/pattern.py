@@ -11,8 +11,9 @@ MAX_DIMS = 4
 """Dimensions a pattern may have."""
 
 _ADDRESSES: dict[Pattern, np.ndarray] = {}
+_INDEXES: dict[Pattern, slice | np.ndarray] = {}
 _ADDRESSES_KEPT = 1 << 14
-"""Address arrays kept: a simulated program walks the same patterns once per batch element and run."""
+"""Address arrays (and indexes) kept: a simulated program walks the same patterns once per batch element and run."""
 
 _DIM_RE = re.compile(r"^(\d+):(-?\d+)$")
 
@@ -65,6 +66,31 @@ class Pattern:
             _ADDRESSES.clear()
         _ADDRESSES[self] = out
         return out
+
+    def index(self) -> slice | np.ndarray:
+        """What indexes a memory's words in walking order: a slice when the pattern walks consecutive ascending
+        words (most do; slicing is cheaper than gathering), else :meth:`addresses`."""
+        cached = _INDEXES.get(self)
+        if cached is not None:
+            return cached
+        out: slice | np.ndarray = self.addresses()
+        if self.is_run():
+            out = slice(self.base, self.base + self.count)
+        if len(_INDEXES) >= _ADDRESSES_KEPT:
+            _INDEXES.clear()
+        _INDEXES[self] = out
+        return out
+
+    def is_run(self) -> bool:
+        """Whether the pattern walks consecutive ascending words."""
+        step = 1
+        for count, stride in reversed(self.dims):
+            if count == 1:
+                continue
+            if stride != step:
+                return False
+            step *= count
+        return True
 
     def __str__(self) -> str:
         if not self.dims:

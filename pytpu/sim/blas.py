@@ -1,13 +1,12 @@
-"""How the simulator uses BLAS: one thread for small products, the machine's cores for large ones.
+"""How the simulator uses BLAS: the machine's cores for its products, one thread for tiny ones.
 
-The simulator multiplies many small matrices.  Multi-threaded BLAS gains nothing on them and, on a
-machine whose cores are busy, its threads' hand-offs make each product a hundred times slower
-(milliseconds instead of tens of microseconds), so a run keeps BLAS single-threaded
-(:func:`single_threaded_blas`).  A product of at least :data:`PARALLEL_MACS` multiply-accumulates (the
-accumulators' summed GEMMs often are) takes hundreds of microseconds, which a hand-off does not spoil:
-:func:`matmul` gives it the cores the process may use (up to four), as onnxruntime uses them.  threadpoolctl, when
-installed, sets the thread counts; without it the process's own settings apply (for example
-``OPENBLAS_NUM_THREADS=1``).
+The accumulators' summed GEMMs are products of at least a million multiply-accumulates (tens to hundreds
+of microseconds on one core), and every such shape the compiler produces runs 1.6-2x faster on two
+threads than on one, so a run gives BLAS the cores the process may use, up to four, as onnxruntime uses
+them (:func:`simulation_blas`).  A product under :data:`PARALLEL_MACS` runs on one thread: there a
+hand-off between threads costs more than it saves and, on a machine whose cores are busy, can make it
+a hundred times slower.  threadpoolctl, when installed, sets the thread counts; without it the process's
+own settings apply (for example ``OPENBLAS_NUM_THREADS=1``).
 """
 
 from __future__ import annotations
@@ -19,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-PARALLEL_MACS = 1 << 21
-"""Products at least this large (some 40 us on one core) run on several."""
+PARALLEL_MACS = 1 << 20
+"""Products at least this large (some 20 us on one core) run on several threads, smaller ones on one."""
 
 _CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 _THREADS = min(_CORES, 4)  # products of this size gain little from more
@@ -55,14 +54,14 @@ def _blas_threads(count: int) -> Iterator[None]:
             c.set_num_threads(n)
 
 
-def single_threaded_blas() -> contextlib.AbstractContextManager[None]:
-    """BLAS on one thread for the duration, restored after."""
-    return _blas_threads(1)
+def simulation_blas() -> contextlib.AbstractContextManager[None]:
+    """BLAS on the simulator's threads for the duration of a run, restored after."""
+    return _blas_threads(_THREADS)
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b``, on every available core when the product is large."""
-    if _THREADS < 2 or a.shape[0] * a.shape[1] * b.shape[1] < PARALLEL_MACS:
+    """``a @ b`` (inside :func:`simulation_blas`: on one thread when the product is small)."""
+    if _THREADS < 2 or a.shape[0] * a.shape[1] * b.shape[1] >= PARALLEL_MACS:
         return a @ b
-    with _blas_threads(_THREADS):
+    with _blas_threads(1):
         return a @ b

@@ -5,12 +5,18 @@ the one that can start earliest (ties go to ME, EWP, DTL0, DTL1 in that order), 
 has landed by then, executes the instruction's semantics on the device state as it is at that moment, and
 schedules its writes to land when it completes.  A missing dependency therefore changes the timing and
 may read stale data, as it would on hardware.
+
+Timing depends on the instructions only, never on the data, so a run records what it did as a
+:class:`Schedule` (which instruction ran when, and when each one's writes landed).  Running the same
+program again replays the schedule: the same semantics in the same order against the data, without
+planning a single slot again (see :func:`execute`).
 """
 
 from __future__ import annotations
 
 import heapq
-import itertools
+from collections import OrderedDict
+from dataclasses import dataclass
 
 from pytpu.errors import DependencyError, ProgramError
 from pytpu.isa.base import Instruction, queue_of
@@ -18,6 +24,7 @@ from pytpu.isa.dma import Load, Store
 from pytpu.isa.program import Program
 from pytpu.isa.units import DMA_LANES, UNITS, Ref, Unit
 from pytpu.isa.validate import describe, instruction_problems, raise_problems
+from pytpu.params import ModelParameters
 from pytpu.sim import ops
 from pytpu.sim.checker import wrong_unit
 from pytpu.sim.state import DeviceState, Write
@@ -25,14 +32,85 @@ from pytpu.sim.timeline import Event, Timeline
 from pytpu.sim.timing import Slot, TimingModel
 
 
+@dataclass(frozen=True)
+class Schedule:
+    """What a run of a program did, data aside: its timeline and its actions in order.
+
+    ``actions[i] >= 0`` executes ``refs[actions[i]]`` (the unit and index of the n-th instruction executed);
+    ``~step`` (a negative number) lands the writes of the step-th instruction executed.
+    """
+
+    timeline: Timeline
+    refs: tuple[tuple[Unit, int], ...]
+    actions: tuple[int, ...]
+
+
+_SCHEDULES: OrderedDict[int, tuple[Program, ModelParameters, Schedule]] = OrderedDict()
+"""Schedules of the programs that ran lately without an error (programs are immutable)."""
+_REMEMBERED = 8
+
+
 def execute(program: Program, state: DeviceState, *, checked: bool = False, data: bool = True) -> Timeline:
     """Run ``program`` on ``state`` (``data=False``: time it only, leaving the memories alone).
 
     A program that has not been through the static checker (``checked=False``) is checked instruction by
     instruction as it executes (unit, fields, accesses against capacity and alignment, rules, dependencies),
-    so it cannot touch memory the device does not have; one that has been is not checked twice.
+    so it cannot touch memory the device does not have; one that has been is not checked twice.  A program
+    that ran to the end lately (on this platform) replays its schedule.
     """
-    return _Engine(program, state, checked, data).run()
+    schedule = recorded(program, state.hw)
+    if schedule is None:
+        schedule = _Engine(program, state, checked, data).run()
+        if data:  # a run with data was checked (statically or as it went); a timing-only one need not be
+            _remember(program, state.hw, schedule)
+    elif data:
+        replay(program, schedule, state)
+    return schedule.timeline
+
+
+def recorded(program: Program, hw: ModelParameters) -> Schedule | None:
+    """The schedule of ``program`` on ``hw`` if it ran lately, else None."""
+    known = _SCHEDULES.get(id(program))
+    if known is not None and known[0] is program and known[1] == hw:
+        return known[2]
+    return None
+
+
+def _remember(program: Program, hw: ModelParameters, schedule: Schedule) -> None:
+    _SCHEDULES[id(program)] = (program, hw, schedule)
+    _SCHEDULES.move_to_end(id(program))
+    while len(_SCHEDULES) > _REMEMBERED:
+        _SCHEDULES.popitem(last=False)
+
+
+def replay(program: Program, schedule: Schedule, state: DeviceState) -> None:
+    """Execute the semantics of ``program`` on ``state`` in the order ``schedule`` recorded."""
+    table = ops.table()
+    refs = schedule.refs
+    streams = program.streams
+    landing: list[list[Write] | None] = [None] * len(refs)
+    for action in schedule.actions:
+        if action < 0:
+            writes = landing[~action]
+            if writes:
+                for write in writes:
+                    write.apply(state)
+            landing[~action] = None
+            continue
+        unit, index = refs[action]
+        ins = streams[unit][index]
+        landing[action] = _semantics(table, unit, index, ins, state)
+
+
+def _semantics(
+    table: dict[type[Instruction], ops.Semantics], unit: Unit, index: int, ins: Instruction, state: DeviceState
+) -> list[Write]:
+    try:
+        return table[type(ins)](ins, state)
+    except ProgramError as exc:
+        if exc.unit is not None:
+            raise
+        raise type(exc)(f"{describe(unit, index, ins)}: {exc}", unit.name, index) from None
 
 
 class _Engine:
@@ -47,17 +125,20 @@ class _Engine:
         self.heads = [0] * len(UNITS)
         self.verified = [0] * len(UNITS)  # instructions below this index of each stream have been checked
         self.plans: list[Slot | None] = [None] * len(UNITS)
-        self.pending: list[tuple[int, int, Write]] = []
-        self.order = itertools.count()  # keeps writes landing at the same cycle in execution order
+        self.pending: list[tuple[int, int]] = []  # (completion, step): steps whose writes have not landed
+        self.writes: list[list[Write] | None] = []  # by step
+        self.refs: list[tuple[Unit, int]] = []  # by step
+        self.actions: list[int] = []
         self.events: list[Event] = []
 
-    def run(self) -> Timeline:
+    def run(self) -> Schedule:
         while (choice := self._next()) is not None:
             self._execute(*choice)
         self._land(None)
         if any(self.heads[u] < len(self.streams[u]) for u in UNITS):
             raise DependencyError(self._deadlock_message())
-        return Timeline(self.state.hw, tuple(self.events))
+        timeline = Timeline(self.state.hw, tuple(self.events))
+        return Schedule(timeline, tuple(self.refs), tuple(self.actions))
 
     def _next(self) -> tuple[Unit, Slot] | None:
         best: tuple[Unit, Slot] | None = None
@@ -94,16 +175,12 @@ class _Engine:
     def _execute(self, unit: Unit, slot: Slot) -> None:
         index = self.heads[unit]
         ins = self.streams[unit][index]
-        if self.data:
-            self._land(slot.start)
-            try:
-                writes = self.semantics[type(ins)](ins, self.state)
-            except ProgramError as exc:
-                if exc.unit is not None:
-                    raise
-                raise type(exc)(f"{describe(unit, index, ins)}: {exc}", unit.name, index) from None
-            for write in writes:
-                heapq.heappush(self.pending, (slot.done, next(self.order), write))
+        step = len(self.refs)
+        self._land(slot.start)
+        self.refs.append((unit, index))
+        self.actions.append(step)
+        self.writes.append(_semantics(self.semantics, unit, index, ins, self.state) if self.data else None)
+        heapq.heappush(self.pending, (slot.done, step))
         self.timing.commit(unit, ins, slot)
         self.done[unit][index] = slot.done
         self.heads[unit] += 1
@@ -133,8 +210,15 @@ class _Engine:
 
     def _land(self, now: int | None) -> None:
         """Apply the writes of every instruction complete by ``now`` (all of them if None)."""
-        while self.pending and (now is None or self.pending[0][0] <= now):
-            heapq.heappop(self.pending)[2].apply(self.state)
+        pending = self.pending
+        while pending and (now is None or pending[0][0] <= now):
+            step = heapq.heappop(pending)[1]
+            self.actions.append(~step)
+            writes = self.writes[step]
+            if writes:
+                for write in writes:
+                    write.apply(self.state)
+            self.writes[step] = None
 
     def _deadlock_message(self) -> str:
         lines = ["deadlock: no unit can proceed"]

@@ -17,8 +17,10 @@ class SparseMemory:
         self.cwl = cwl
         self._pages: dict[int, np.ndarray] = {}
 
-    def read(self, words: np.ndarray) -> np.ndarray:
-        """The words at the given addresses, shape ``(n, cwl)`` int8."""
+    def read(self, words: slice | np.ndarray) -> np.ndarray:
+        """The words at the given addresses (or slice of consecutive words), shape ``(n, cwl)`` int8."""
+        if isinstance(words, slice):
+            return self.read_run(words.start, words.stop - words.start)
         if _is_run(words):
             return self.read_run(int(words[0]), words.size)
         out = np.zeros((words.size, self.cwl), dtype=np.int8)
@@ -30,8 +32,11 @@ class SparseMemory:
                 out[sel] = store[words[sel] & (_PAGE_WORDS - 1)]
         return out
 
-    def write(self, words: np.ndarray, values: np.ndarray) -> None:
-        """Store ``values[i]`` (a whole word) at ``words[i]``."""
+    def write(self, words: slice | np.ndarray, values: np.ndarray) -> None:
+        """Store ``values[i]`` (a whole word) at ``words[i]`` (addresses, or a slice of consecutive words)."""
+        if isinstance(words, slice):
+            self.write_run(words.start, values)
+            return
         if _is_run(words):
             self.write_run(int(words[0]), values)
             return

@@ -11,7 +11,7 @@ import numpy as np
 
 from pytpu.executable import Executable, TensorDescription, check_tensor_names
 from pytpu.isa.program import LayerSpan
-from pytpu.sim.blas import single_threaded_blas
+from pytpu.sim.blas import simulation_blas
 from pytpu.sim.engine import execute
 from pytpu.sim.simulator import Simulator
 from pytpu.sim.timeline import LayerTime, Timeline
@@ -110,7 +110,7 @@ def execute_words(
         d = tensor_descriptions[name]
         sim.write_ddr(d.ddr_channel, d.ddr_address, input_words[name])
     if prechecked:
-        with single_threaded_blas():
+        with simulation_blas():
             timeline = execute(executable.program, sim.state, checked=True)
     else:
         timeline = sim.run(executable.program, disable_static_checker=disable_static_checker)

@@ -7,7 +7,7 @@ import numpy as np
 from pytpu.errors import AlignmentError, CacheCapacityError, DdrCapacityError
 from pytpu.isa.program import Program
 from pytpu.params import ModelParameters, TPU_128x128_PARAMS
-from pytpu.sim.blas import single_threaded_blas
+from pytpu.sim.blas import simulation_blas
 from pytpu.sim.checker import check_program
 from pytpu.sim.engine import execute
 from pytpu.sim.state import DeviceState
@@ -33,7 +33,7 @@ class Simulator:
         """Check (unless disabled) and execute ``program``."""
         if not disable_static_checker:
             check_program(program, self.hw, hazards=hazards)
-        with single_threaded_blas():
+        with simulation_blas():
             return execute(program, self.state, checked=not disable_static_checker)
 
     def time(self, program: Program) -> Timeline:

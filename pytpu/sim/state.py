@@ -29,7 +29,8 @@ class Write:
     """A write that lands when its instruction completes: bytes ``off..off+len`` of each word."""
 
     target: int
-    words: np.ndarray
+    words: slice | np.ndarray
+    """A slice of consecutive words or their addresses (see ``Pattern.index``)."""
     off: int
     values: np.ndarray
 
@@ -61,8 +62,10 @@ class DeviceState:
         """The accumulators, every pending GEMM summed."""
         return self.accumulators.values
 
-    def read_cache(self, words: np.ndarray, off: int = 0, length: int | None = None) -> np.ndarray:
-        """Bytes ``off..off+length`` of the given words, shape ``(n, length)`` int8 (a copy)."""
+    def read_cache(self, words: slice | np.ndarray, off: int = 0, length: int | None = None) -> np.ndarray:
+        """Bytes ``off..off+length`` of the given words (a slice or addresses), shape ``(n, length)`` int8 (a copy)."""
         if length is None or (off == 0 and length == self.lim.cwl):
-            return self.cache[words]
-        return self.cache[words, off : off + length]
+            out = self.cache[words]
+        else:
+            out = self.cache[words, off : off + length]
+        return out.copy() if isinstance(words, slice) else out

@@ -9,11 +9,11 @@ from pytpu.sim.state import CACHE, DeviceState, Write
 
 @semantics(Load)
 def load(ins: Load, state: DeviceState) -> list[Write]:
-    values = state.ddr[ins.ch].read(ins.ddr.addresses())
-    return [Write(CACHE, ins.cache.addresses(), 0, values)]
+    values = state.ddr[ins.ch].read(ins.ddr.index())
+    return [Write(CACHE, ins.cache.index(), 0, values)]
 
 
 @semantics(Store)
 def store(ins: Store, state: DeviceState) -> list[Write]:
-    values = state.read_cache(ins.cache.addresses())
-    return [Write(ins.ch, ins.ddr.addresses(), 0, values)]
+    values = state.read_cache(ins.cache.index())
+    return [Write(ins.ch, ins.ddr.index(), 0, values)]

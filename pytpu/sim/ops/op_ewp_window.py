@@ -38,7 +38,7 @@ def _reduce(
 def max_pool(ins: MaxPool, state: DeviceState) -> list[Write]:
     # Padding is left out by counting it as -128, which never beats an inside tap (ties give the same code).
     out = _reduce(ins, state, ins.off, ins.len, -128, np.maximum, np.int16)
-    return [Write(CACHE, ins.dst.addresses(), ins.off, out.astype(np.int8))]
+    return [Write(CACHE, ins.dst.index(), ins.off, out.astype(np.int8))]
 
 
 @semantics(AvgPool)
@@ -48,7 +48,7 @@ def avg_pool(ins: AvgPool, state: DeviceState) -> list[Write]:
     _, inside = ins.taps()
     v = sums - ins.za * inside.sum(axis=1, dtype=np.int64)[:, None]
     out = requantize(v, ins.mult, ins.shift, ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.addresses(), ins.off, out)]
+    return [Write(CACHE, ins.dst.index(), ins.off, out)]
 
 
 @semantics(Pack)
@@ -60,4 +60,4 @@ def pack(ins: Pack, state: DeviceState) -> list[Write]:
     for t in range(n_taps):
         values = state.cache[words[:, t], lanes]
         out[:, t * ins.len : (t + 1) * ins.len] = np.where(inside[:, t, None], values, np.int8(ins.fill))
-    return [Write(CACHE, ins.dst.addresses(), ins.dst_off, out)]
+    return [Write(CACHE, ins.dst.index(), ins.dst_off, out)]

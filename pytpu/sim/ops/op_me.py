@@ -27,7 +27,7 @@ def gemm(ins: Gemm, state: DeviceState) -> list[Write]:
     if tile is None or (tile.k, tile.m) != (ins.k, ins.m):
         held = "nothing" if tile is None else f"a {tile.k}x{tile.m} tile"
         raise ProgramError(f"multiplies by a {ins.k}x{ins.m} tile but weight buffer {ins.buf} holds {held}")
-    x = state.read_cache(ins.x.addresses(), ins.off, ins.k)
+    x = state.read_cache(ins.x.index(), ins.off, ins.k)
     state.accumulators.gemm(ins.acc, x, tile.values, bool(ins.accumulate))
     return []
 
@@ -39,4 +39,4 @@ def drain(ins: Drain, state: DeviceState) -> list[Write]:
     bias, mult, shift = unpack_output_stage(block, ins.m)
     acc = state.accumulators.read(ins.acc, ins.dst.count, ins.m)
     out = requantize_sum(acc, bias, mult, shift, ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.addresses(), ins.off, out)]
+    return [Write(CACHE, ins.dst.index(), ins.off, out)]
