@@ -40,13 +40,40 @@ def requantize_sum(
 
     ``(v + bias) * mult + half == v * mult + (bias * mult + half)`` holds in int64 even where a product
     wraps (int64 arithmetic is modulo 2^64 either way), so bias and rounding fold into one constant.
+    In int64, clamping to ``lo - zo .. hi - zo`` before adding ``zo`` lets the addition run on int8 (it
+    lands in ``lo..hi``; the wrap of the int8 cast is undone by the addition, both being modulo 256).
     """
     mult = np.asarray(mult, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
+    constant = np.asarray(bias, dtype=np.int64) * mult + _half(shift)
+    if v.dtype.itemsize <= 4 and v.size and _exact_in_float64(v, mult, constant):
+        scaled = _shifted_float64(v, mult, constant, shift)
+        scaled += zo
+        np.maximum(scaled, lo, out=scaled)
+        np.minimum(scaled, hi, out=scaled)
+        return scaled.astype(np.int8)  # in range: exact
     out = v.astype(np.int64)  # a copy: v is not changed
     out *= mult
-    out += np.asarray(bias, dtype=np.int64) * mult + _half(shift)
+    out += constant
     out >>= shift
-    out += zo
-    np.clip(out, lo, hi, out=out)
-    return out.astype(np.int8)
+    np.maximum(out, lo - zo, out=out)
+    np.minimum(out, hi - zo, out=out)
+    codes = out.astype(np.int8)
+    codes += np.int8(zo)
+    return codes
+
+
+def _exact_in_float64(v: np.ndarray, mult: np.ndarray, constant: np.ndarray) -> bool:
+    """Whether every ``v * mult + constant`` is below 2^53 in magnitude (so float64 holds it exactly)."""
+    v_max = max(abs(int(v.max())), abs(int(v.min())))
+    return v_max * int(np.abs(mult).max()) + int(np.abs(constant).max()) < 1 << 53
+
+
+def _shifted_float64(v: np.ndarray, mult: np.ndarray, constant: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """``(v * mult + constant) >> shift`` in float64, exact when :func:`_exact_in_float64`: scaling by 2^-shift
+    is exact and ``floor`` is the arithmetic shift's rounding.  Fewer and cheaper passes than int64."""
+    scale = np.ldexp(1.0, -shift)
+    out = v.astype(np.float64)
+    out *= mult * scale
+    out += constant * scale
+    return np.floor(out, out=out)

@@ -15,6 +15,7 @@ planning a single slot again (see :func:`execute`).
 from __future__ import annotations
 
 import heapq
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -48,6 +49,7 @@ class Schedule:
 _SCHEDULES: OrderedDict[int, tuple[Program, ModelParameters, Schedule]] = OrderedDict()
 """Schedules of the programs that ran lately without an error (programs are immutable)."""
 _REMEMBERED = 8
+_LOCK = threading.Lock()  # devices run inferences on their own threads
 
 
 def execute(program: Program, state: DeviceState, *, checked: bool = False, data: bool = True) -> Timeline:
@@ -70,17 +72,19 @@ def execute(program: Program, state: DeviceState, *, checked: bool = False, data
 
 def recorded(program: Program, hw: ModelParameters) -> Schedule | None:
     """The schedule of ``program`` on ``hw`` if it ran lately, else None."""
-    known = _SCHEDULES.get(id(program))
+    with _LOCK:
+        known = _SCHEDULES.get(id(program))
     if known is not None and known[0] is program and known[1] == hw:
         return known[2]
     return None
 
 
 def _remember(program: Program, hw: ModelParameters, schedule: Schedule) -> None:
-    _SCHEDULES[id(program)] = (program, hw, schedule)
-    _SCHEDULES.move_to_end(id(program))
-    while len(_SCHEDULES) > _REMEMBERED:
-        _SCHEDULES.popitem(last=False)
+    with _LOCK:
+        _SCHEDULES[id(program)] = (program, hw, schedule)
+        _SCHEDULES.move_to_end(id(program))
+        while len(_SCHEDULES) > _REMEMBERED:
+            _SCHEDULES.popitem(last=False)
 
 
 def replay(program: Program, schedule: Schedule, state: DeviceState) -> None:

@@ -11,7 +11,10 @@ _PAGE_WORDS = 1 << _PAGE_BITS
 
 
 class SparseMemory:
-    """Words of ``cwl`` bytes, allocated a page at a time on first write; unwritten words read as zeros."""
+    """Words of ``cwl`` bytes, allocated a page at a time on first write; unwritten words read as zeros.
+
+    Pages can also be read-only views of a caller's array (:meth:`share_bytes`), copied on first write.
+    """
 
     def __init__(self, cwl: int):
         self.cwl = cwl
@@ -42,9 +45,7 @@ class SparseMemory:
             return
         pages = words >> _PAGE_BITS
         for page in np.unique(pages):
-            store = self._pages.get(int(page))
-            if store is None:
-                store = self._pages[int(page)] = np.zeros((_PAGE_WORDS, self.cwl), dtype=np.int8)
+            store = self._writable(int(page))
             sel = pages == page
             store[words[sel] & (_PAGE_WORDS - 1)] = values[sel]
 
@@ -60,10 +61,16 @@ class SparseMemory:
     def write_run(self, first: int, values: np.ndarray) -> None:
         """Store ``values`` (whole words) at consecutive words from word ``first``, page by page."""
         for page, lo, hi, at in _pieces(first, len(values)):
-            store = self._pages.get(page)
-            if store is None:
-                store = self._pages[page] = np.zeros((_PAGE_WORDS, self.cwl), dtype=np.int8)
-            store[lo:hi] = values[at : at + hi - lo]
+            self._writable(page)[lo:hi] = values[at : at + hi - lo]
+
+    def _writable(self, page: int) -> np.ndarray:
+        """The page's words, allocated if new and copied if shared."""
+        store = self._pages.get(page)
+        if store is None:
+            store = self._pages[page] = np.zeros((_PAGE_WORDS, self.cwl), dtype=np.int8)
+        elif not store.flags.writeable:
+            store = self._pages[page] = store.copy()
+        return store
 
     def write_bytes(self, byte_address: int, data: np.ndarray) -> None:
         """Store bytes from a word-aligned address (the tail of the last word is zero-filled)."""
@@ -72,6 +79,26 @@ class SparseMemory:
         padded = np.zeros(words * self.cwl, dtype=np.int8)
         padded[: raw.size] = raw
         self.write_run(byte_address // self.cwl, padded.reshape(words, self.cwl))
+
+    def share_bytes(self, byte_address: int, data: np.ndarray) -> None:
+        """:meth:`write_bytes`, except that whole pages of ``data`` are read in place (no copy until written).
+
+        ``data`` must not change while this memory is in use (a program's constants do not).
+        """
+        raw = np.ascontiguousarray(data).view(np.int8).reshape(-1)
+        first, words = byte_address // self.cwl, raw.size // self.cwl
+        page_bytes = _PAGE_WORDS * self.cwl
+        head = min(-first % _PAGE_WORDS, words)  # words before the first page boundary
+        pages = (words - head) // _PAGE_WORDS
+        self.write_bytes(byte_address, raw[: head * self.cwl])
+        for p in range(pages):
+            at = (head + p * _PAGE_WORDS) * self.cwl
+            view = raw[at : at + page_bytes].reshape(_PAGE_WORDS, self.cwl)
+            view.flags.writeable = False
+            self._pages[(first + head) // _PAGE_WORDS + p] = view
+        tail = (head + pages * _PAGE_WORDS) * self.cwl
+        if tail < raw.size:
+            self.write_bytes(byte_address + tail, raw[tail:])
 
     def read_bytes(self, byte_address: int, nbytes: int) -> np.ndarray:
         """``nbytes`` bytes (int8) from a word-aligned address."""

@@ -105,7 +105,7 @@ def execute_words(
     """
     sim = Simulator(executable.hw)
     for segment in executable.constants:
-        sim.write_ddr(segment.channel, segment.address, np.asarray(segment.data))
+        sim.write_ddr(segment.channel, segment.address, np.asarray(segment.data), share=True)
     for name in executable.inputs:
         d = tensor_descriptions[name]
         sim.write_ddr(d.ddr_channel, d.ddr_address, input_words[name])

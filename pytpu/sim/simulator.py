@@ -56,11 +56,16 @@ class Simulator:
         """``count`` words from cache word ``word``, shape ``(count, cwl)`` int8 (a copy)."""
         return self.state.cache[word : word + count].copy()
 
-    def write_ddr(self, channel: int, address: int, data: np.ndarray | bytes) -> None:
-        """Put bytes into DDR channel ``channel`` at byte ``address`` (word aligned)."""
+    def write_ddr(self, channel: int, address: int, data: np.ndarray | bytes, *, share: bool = False) -> None:
+        """Put bytes into DDR channel ``channel`` at byte ``address`` (word aligned).
+
+        ``share``: read ``data`` in place rather than copy it, a page copied only if the program writes it;
+        the caller must not change ``data`` meanwhile (a program's constants, run after run).
+        """
         raw = np.frombuffer(data, dtype=np.int8) if isinstance(data, bytes) else data
         self._check_ddr(channel, address, np.asarray(raw).nbytes)
-        self.state.ddr[channel].write_bytes(address, np.asarray(raw))
+        memory = self.state.ddr[channel]
+        (memory.share_bytes if share else memory.write_bytes)(address, np.asarray(raw))
 
     def read_ddr(self, channel: int, address: int, nbytes: int) -> np.ndarray:
         """``nbytes`` bytes (int8) of DDR channel ``channel`` from byte ``address`` (word aligned)."""

@@ -51,7 +51,7 @@ class Timeline:
     def _by_ref(self) -> dict[tuple[Unit, int], Event]:
         return {(e.unit, e.index): e for e in self.events}
 
-    @property
+    @cached_property
     def cycles(self) -> int:
         """Finish time of the last instruction."""
         return max((e.done for e in self.events), default=0)
@@ -85,8 +85,22 @@ class Timeline:
         total = self.cycles
         return {name: self.hw.cycles_to_us(total - c) for name, c in self.busy_cycles().items()}
 
+    @cached_property
+    def _layer_times(self) -> dict[tuple[LayerSpan, ...], dict[str, LayerTime]]:
+        return {}
+
     def layer_times(self, layers: Sequence[LayerSpan]) -> dict[str, LayerTime]:
-        """Per layer of the side table: first start, last completion and busy time per queue."""
+        """Per layer of the side table: first start, last completion and busy time per queue.
+
+        Kept per side table: a replayed run returns its program's timeline, summarised once.
+        """
+        key = tuple(layers)
+        known = self._layer_times.get(key)
+        if known is None:
+            known = self._layer_times[key] = self._summarise(key)
+        return dict(known)
+
+    def _summarise(self, layers: Sequence[LayerSpan]) -> dict[str, LayerTime]:
         spans: dict[str, list[Event]] = {}
         for layer in layers:
             unit = Unit[layer.unit]

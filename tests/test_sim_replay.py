@@ -1,0 +1,123 @@
+"""Running a program again: the recorded schedule replayed, constants shared, outputs and timings unchanged."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+
+from pytpu import CacheCapacityError, TPU_128x128_PARAMS, model_execute
+from pytpu.isa import Load, ProgramBuilder, Unit
+from pytpu.isa.pattern import Pattern
+from pytpu.sim import Simulator
+from pytpu.sim.arith import requantize_sum
+from pytpu.sim.engine import recorded
+from pytpu.sim.memory import SparseMemory
+from tests.quant_helpers import seeded
+from tests.test_compile_layers import _golden, _model
+from tests.tpu_programs import words
+from tpu_compiler import O5, Network, compiler
+
+HW = TPU_128x128_PARAMS
+
+
+def _compiled(name: str, batch: int):  # type: ignore[no-untyped-def]
+    model = _model(name)
+    network, renaming = Network.from_quantized_model(model)
+    network.set_batch(batch)
+    executable, descriptions = compiler.compile_(HW, network, O5)
+    return model, executable, descriptions, renaming
+
+
+@pytest.mark.parametrize("name", ["residual_add", "big_conv"])
+def test_a_replayed_run_equals_a_fresh_one(name: str) -> None:
+    model, executable, descriptions, renaming = _compiled(name, 2)
+    first, second = (model.rescale({"x:0": seeded((2, 10, 12, 8), s)})["x:0"] for s in (3, 4))
+    feed = renaming["x:0"]
+    model_execute(executable, descriptions, {feed: first})
+    schedule = recorded(executable.program, HW)
+    assert schedule is not None and len(schedule.refs) == len(executable.program)
+    replayed = model_execute(executable, descriptions, {feed: second})
+    # A copy of the program is another object: it runs through the engine afresh.
+    fresh_program = dataclasses.replace(executable, program=copy.deepcopy(executable.program))
+    assert recorded(fresh_program.program, HW) is None
+    fresh = model_execute(fresh_program, descriptions, {feed: second})
+    out = renaming["y:0"]
+    assert np.array_equal(replayed.output_codes[out], fresh.output_codes[out])
+    assert np.array_equal(replayed.output_codes[out], _golden(model, second))
+    assert replayed.timeline.events == fresh.timeline.events
+    assert replayed.layer_times == fresh.layer_times
+
+
+def test_a_program_only_timed_is_still_checked_when_run() -> None:
+    b = ProgramBuilder()
+    b.emit(Unit.DTL0, Load(ch=0, ddr=words(0, 4), cache=words(HW.tpu_parameters.cache_words - 2, 4)))
+    program = b.build()
+    sim = Simulator(HW)
+    sim.time(program)  # timing does not check, and is not remembered for a run with data
+    assert recorded(program, HW) is None
+    with pytest.raises(CacheCapacityError):
+        sim.run(program, disable_static_checker=True)
+
+
+def test_shared_constants_are_read_in_place_and_copied_on_write() -> None:
+    cwl = 128
+    memory = SparseMemory(cwl)
+    data = np.random.default_rng(0).integers(-128, 128, 5000 * cwl + 77, dtype=np.int8)
+    start = 700 * cwl  # pages from word 1024 are whole, words 700..1023 and the tail are not
+    memory.share_bytes(start, data)
+    assert np.array_equal(memory.read_bytes(start, data.size), data)
+    assert memory.read_run(5700, 1).reshape(-1)[77:].tolist() == [0] * 51  # the last word's tail reads as zeros
+    before = data.copy()
+    memory.write(np.array([1500, 3000]), np.full((2, cwl), 9, np.int8))  # inside shared pages
+    memory.write(slice(800, 801), np.full((1, cwl), 7, np.int8))
+    assert np.array_equal(data, before)  # the caller's array is not written
+    after = memory.read_run(700, 5001).reshape(-1)[: data.size]
+    expected = before.copy().reshape(-1)
+    for word, value in ((1500, 9), (3000, 9), (800, 7)):
+        expected[(word - 700) * cwl : (word - 699) * cwl] = value
+    assert np.array_equal(after, expected)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "run"),
+    [
+        (Pattern(5, ((4, 1),)), True),
+        (Pattern(5, ((3, 4), (4, 1))), True),
+        (Pattern(5, ((3, 1), (1, 9))), True),
+        (Pattern(5), True),
+        (Pattern(5, ((3, 5), (4, 1))), False),
+        (Pattern(5, ((4, -1),)), False),
+        (Pattern(5, ((2, 1), (2, 1))), False),
+    ],
+)
+def test_pattern_index_is_a_slice_exactly_for_runs(pattern: Pattern, run: bool) -> None:
+    index = pattern.index()
+    assert isinstance(index, slice) == run
+    assert np.array_equal(np.arange(100)[index], pattern.addresses())
+
+
+def _requantize_exactly(v: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, zo: int) -> np.ndarray:
+    out = np.empty(v.shape, dtype=np.int64)
+    for idx in np.ndindex(v.shape):
+        c = idx[-1]
+        total = (int(v[idx]) + int(bias[c])) * int(mult[c])
+        s = int(shift[c])
+        out[idx] = min(max(((total + (1 << (s - 1))) >> s if s else total) + zo, -128), 127)
+    return out.astype(np.int8)
+
+
+@pytest.mark.parametrize("magnitude", [8, 20, 31])
+def test_output_stage_is_exact_in_float64_and_int64(magnitude: int) -> None:
+    # Small sums take the float64 path (every value below 2^53), large ones int64: both exact.
+    rng = np.random.default_rng(magnitude)
+    for _ in range(20):
+        v = rng.integers(-(2**magnitude), 2**magnitude, (6, 5)).astype(np.int32)
+        bias = rng.integers(-(2**20), 2**20, 5)
+        mult = rng.integers(-(2**31), 2**31, 5)
+        shift = rng.integers(0, 63, 5)
+        zo = int(rng.integers(-128, 128))
+        got = requantize_sum(v, bias, mult, shift, zo, -128, 127)
+        assert np.array_equal(got, _requantize_exactly(v, bias, mult, shift, zo))
