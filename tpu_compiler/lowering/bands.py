@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pytpu.errors import CompilationError
-from tpu_compiler.compiler.context import Buffer, Context
+from tpu_compiler.compiler.context import Context
 from tpu_compiler.compiler.slicing import Segment
 from tpu_compiler.lowering.window import Geometry
 
@@ -54,7 +54,7 @@ def even_bands(rows: int, per_band: int) -> list[Segment]:
     return out
 
 
-def pipelined_rows(ctx: Context, g: Geometry, x: Buffer, y: Buffer, copies: int) -> int:
+def pipelined_rows(ctx: Context, g: Geometry, copies: int) -> int:
     """Rows per band that cut the output into ``ctx.spatial_limit`` bands when the buffers are doubled (else
     all rows): a first load and a last store through DDR then overlap the array's work on the other bands,
     and in the cache the next layer starts on the first band. Bands keep at least ``array_rows`` GEMM rows,

@@ -202,7 +202,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
             per_band, copies = fit_rows(
                 g.oh, band_words, arena.free, row_limit, layer.name, "input and output", ctx.me_copies
             )
-            bands = even_bands(g.oh, min(per_band, pipelined_rows(ctx, g, x, y, copies)))
+            bands = even_bands(g.oh, min(per_band, pipelined_rows(ctx, g, copies)))
         else:
             per_band = max(len(b) for b in bands)
             if per_band > row_limit or band_words(per_band) > arena.free:
