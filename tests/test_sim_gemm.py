@@ -237,3 +237,45 @@ def test_lazy_sums_settle_when_other_rows_overlap_or_are_overwritten():
             expected[start : start + n, :m] = product
         acc.gemm(start, x, w, accumulate=bool(accumulate))
     assert np.array_equal(acc.values, expected)
+
+
+def test_diagonal_tiles_are_summed_lane_wise_exactly() -> None:
+    """Depthwise tiles (nonzero codes on the diagonal only) are summed lane by lane, mixed with dense tiles and
+    past what one float32 sum holds: the sums equal int64 products."""
+    rng = np.random.default_rng(5)
+    acc = Accumulators(16, 128)
+    total = np.zeros((4, 128), dtype=np.int64)
+    for i in range(1100):
+        x = rng.integers(-128, 128, (4, 128), dtype=np.int8)
+        if i % 50 == 7:
+            w = rng.integers(-128, 128, (128, 128)).astype(np.float32)
+            diagonal = None
+        else:
+            codes = rng.integers(-128, 128, 128)
+            codes[i % 3] = 0  # a zero on the diagonal is still a diagonal tile
+            w = np.diag(codes).astype(np.float32)
+            diagonal = np.diagonal(w).copy()
+        total += x.astype(np.int64) @ w.astype(np.int64)
+        acc.gemm(2, x, w, accumulate=i > 0, diagonal=diagonal)
+    assert np.array_equal(acc.read(2, 4, 128), total.astype(np.int32))
+
+
+@pytest.mark.parametrize(
+    ("codes", "diagonal"),
+    [
+        (np.diag(np.arange(1, 9)), True),
+        (np.diag(np.arange(8)), True),
+        (np.eye(8, k=1), False),
+        (np.ones((8, 8)), False),
+    ],
+)
+def test_loadw_recognises_diagonal_tiles(codes: np.ndarray, diagonal: bool) -> None:
+    sim = Simulator()
+    sim.write_cache(0, pack_weight_tile(codes.astype(np.int8), sim.cwl))
+    b = ProgramBuilder()
+    b.emit(Unit.ME, LoadWeights(buf=1, addr=0, k=8, m=8))
+    sim.run(b.build())
+    tile = sim.state.weights[1]
+    assert tile is not None and (tile.diagonal is not None) == diagonal
+    if diagonal:
+        assert np.array_equal(tile.diagonal, np.diagonal(codes))

@@ -1,7 +1,7 @@
 """The integer arithmetic contract of docs/integer_arithmetic.md, vectorised over int64 numpy arrays.
 
-The output stage (``requantize_sum``) works in place on the int64 array it forms, so each step is one
-pass over memory: it runs over every activation the device computes.
+The output stage (``OutputStage``) works in place on the array it forms, so each step is one pass over
+memory: it runs over every activation the device computes.
 """
 
 from __future__ import annotations
@@ -33,47 +33,60 @@ def requantize(v: np.ndarray, mult: ArrayLike, shift: ArrayLike, zo: int, lo: in
     return requantize_sum(v, 0, mult, shift, zo, lo, hi)
 
 
+_FLOAT64_FROM = 1 << 14
+"""Values from which the float64 path's cheaper passes pay for its bound check (fewer: numpy calls dominate)."""
+
+
 def requantize_sum(
     v: np.ndarray, bias: ArrayLike, mult: ArrayLike, shift: ArrayLike, zo: int, lo: int, hi: int
 ) -> np.ndarray:
-    """``requantize(v + bias, mult, shift, zo, lo, hi)`` for integer ``v``, each step in place.
+    """``requantize(v + bias, mult, shift, zo, lo, hi)`` for integer ``v`` (see :class:`OutputStage`)."""
+    return OutputStage(bias, mult, shift).apply(v, zo, lo, hi)
+
+
+class OutputStage:
+    """``requantize(v + bias, mult, shift, zo, lo, hi)`` with its per-channel constants formed once.
 
     ``(v + bias) * mult + half == v * mult + (bias * mult + half)`` holds in int64 even where a product
     wraps (int64 arithmetic is modulo 2^64 either way), so bias and rounding fold into one constant.
     In int64, clamping to ``lo - zo .. hi - zo`` before adding ``zo`` lets the addition run on int8 (it
     lands in ``lo..hi``; the wrap of the int8 cast is undone by the addition, both being modulo 256).
+    When every ``v * mult + constant`` is below 2^53 in magnitude, float64 holds each exactly, scaling by
+    2^-shift is exact and ``floor`` is the arithmetic shift's rounding: fewer and cheaper passes.
     """
-    mult = np.asarray(mult, dtype=np.int64)
-    shift = np.asarray(shift, dtype=np.int64)
-    constant = np.asarray(bias, dtype=np.int64) * mult + _half(shift)
-    if v.dtype.itemsize <= 4 and v.size and _exact_in_float64(v, mult, constant):
-        scaled = _shifted_float64(v, mult, constant, shift)
-        scaled += zo
-        np.maximum(scaled, lo, out=scaled)
-        np.minimum(scaled, hi, out=scaled)
-        return scaled.astype(np.int8)  # in range: exact
-    out = v.astype(np.int64)  # a copy: v is not changed
-    out *= mult
-    out += constant
-    out >>= shift
-    np.maximum(out, lo - zo, out=out)
-    np.minimum(out, hi - zo, out=out)
-    codes = out.astype(np.int8)
-    codes += np.int8(zo)
-    return codes
 
+    __slots__ = ("constant", "float_constant", "float_mult", "largest", "mult", "shift")
 
-def _exact_in_float64(v: np.ndarray, mult: np.ndarray, constant: np.ndarray) -> bool:
-    """Whether every ``v * mult + constant`` is below 2^53 in magnitude (so float64 holds it exactly)."""
-    v_max = max(abs(int(v.max())), abs(int(v.min())))
-    return v_max * int(np.abs(mult).max()) + int(np.abs(constant).max()) < 1 << 53
+    def __init__(self, bias: ArrayLike, mult: ArrayLike, shift: ArrayLike):
+        self.mult = np.asarray(mult, dtype=np.int64)
+        self.shift = np.asarray(shift, dtype=np.int64)
+        self.constant = np.asarray(bias, dtype=np.int64) * self.mult + _half(self.shift)
+        scale = np.ldexp(1.0, -self.shift)
+        self.float_mult = self.mult * scale
+        self.float_constant = self.constant * scale
+        self.largest = (int(np.abs(self.mult).max(initial=0)), int(np.abs(self.constant).max(initial=0)))
 
+    def apply(self, v: np.ndarray, zo: int, lo: int, hi: int) -> np.ndarray:
+        """The int8 codes of integer ``v`` (``v`` is not changed), each step in place."""
+        if v.dtype.itemsize <= 4 and v.size >= _FLOAT64_FROM and self._exact_in_float64(v):
+            scaled = v.astype(np.float64)
+            scaled *= self.float_mult
+            scaled += self.float_constant
+            np.floor(scaled, out=scaled)
+            scaled += zo
+            np.maximum(scaled, lo, out=scaled)
+            np.minimum(scaled, hi, out=scaled)
+            return scaled.astype(np.int8)  # in range: exact
+        out = v.astype(np.int64)
+        out *= self.mult
+        out += self.constant
+        out >>= self.shift
+        np.maximum(out, lo - zo, out=out)
+        np.minimum(out, hi - zo, out=out)
+        codes = out.astype(np.int8)
+        codes += np.int8(zo)
+        return codes
 
-def _shifted_float64(v: np.ndarray, mult: np.ndarray, constant: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """``(v * mult + constant) >> shift`` in float64, exact when :func:`_exact_in_float64`: scaling by 2^-shift
-    is exact and ``floor`` is the arithmetic shift's rounding.  Fewer and cheaper passes than int64."""
-    scale = np.ldexp(1.0, -shift)
-    out = v.astype(np.float64)
-    out *= mult * scale
-    out += constant * scale
-    return np.floor(out, out=out)
+    def _exact_in_float64(self, v: np.ndarray) -> bool:
+        v_max = max(abs(int(v.max())), abs(int(v.min())))
+        return v_max * self.largest[0] + self.largest[1] < 1 << 53

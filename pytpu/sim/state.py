@@ -17,11 +17,13 @@ CACHE = -1
 
 @dataclass(slots=True)
 class WeightTile:
-    """A weight buffer's content: the int8 tile, and the same values as floats for exact BLAS."""
+    """A weight buffer's content: the tile's codes as floats for exact BLAS, and its diagonal if that is all."""
 
     k: int
     m: int
     values: np.ndarray
+    diagonal: np.ndarray | None = None
+    """The tile's diagonal (float32) when every other code is zero, else None."""
 
 
 @dataclass(slots=True)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
 from pytpu.errors import ProgramError
 from pytpu.isa.layouts import output_stage_words, unpack_output_stage, unpack_weight_tile, weight_tile_words
 from pytpu.isa.me import Drain, Gemm, LoadWeights
 from pytpu.sim.accumulators import EXACT_FLOAT32_TERMS
-from pytpu.sim.arith import requantize_sum
+from pytpu.sim.arith import OutputStage
 from pytpu.sim.ops import semantics
 from pytpu.sim.state import CACHE, DeviceState, WeightTile, Write
 
@@ -16,9 +18,20 @@ from pytpu.sim.state import CACHE, DeviceState, WeightTile, Write
 @semantics(LoadWeights)
 def load_weights(ins: LoadWeights, state: DeviceState) -> list[Write]:
     words = state.cache[ins.addr : ins.addr + weight_tile_words(ins.k, ins.m, state.lim.cwl)]
+    codes = unpack_weight_tile(words, ins.k, ins.m)
     dtype = np.float32 if ins.k <= EXACT_FLOAT32_TERMS else np.float64
-    state.weights[ins.buf] = WeightTile(ins.k, ins.m, unpack_weight_tile(words, ins.k, ins.m).astype(dtype))
+    state.weights[ins.buf] = WeightTile(ins.k, ins.m, codes.astype(dtype), _diagonal(codes))
     return []
+
+
+def _diagonal(codes: np.ndarray) -> np.ndarray | None:
+    """The tile's diagonal as float32 if every other code is zero (a depthwise tile), else None."""
+    if codes.shape[1] > 1 and codes[0, 1:].any():  # most tiles fail here, at the cost of one row
+        return None
+    diagonal = np.diagonal(codes)
+    if np.count_nonzero(codes) != np.count_nonzero(diagonal):
+        return None
+    return diagonal.astype(np.float32)
 
 
 @semantics(Gemm)
@@ -28,7 +41,7 @@ def gemm(ins: Gemm, state: DeviceState) -> list[Write]:
         held = "nothing" if tile is None else f"a {tile.k}x{tile.m} tile"
         raise ProgramError(f"multiplies by a {ins.k}x{ins.m} tile but weight buffer {ins.buf} holds {held}")
     x = state.read_cache(ins.x.index(), ins.off, ins.k)
-    state.accumulators.gemm(ins.acc, x, tile.values, bool(ins.accumulate))
+    state.accumulators.gemm(ins.acc, x, tile.values, bool(ins.accumulate), tile.diagonal)
     return []
 
 
@@ -36,7 +49,13 @@ def gemm(ins: Gemm, state: DeviceState) -> list[Write]:
 def drain(ins: Drain, state: DeviceState) -> list[Write]:
     cwl = state.lim.cwl
     block = state.cache[ins.params : ins.params + output_stage_words(ins.m, cwl)]
-    bias, mult, shift = unpack_output_stage(block, ins.m)
+    stage = _output_stage(block.tobytes(), ins.m, cwl)
     acc = state.accumulators.read(ins.acc, ins.dst.count, ins.m)
-    out = requantize_sum(acc, bias, mult, shift, ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.index(), ins.off, out)]
+    return [Write(CACHE, ins.dst.index(), ins.off, stage.apply(acc, ins.zo, ins.lo, ins.hi))]
+
+
+@lru_cache(maxsize=1024)
+def _output_stage(block: bytes, m: int, cwl: int) -> OutputStage:
+    """The output stage a parameter block describes, kept by its bytes (a layer's DRAINs share one)."""
+    words = np.frombuffer(block, dtype=np.int8).reshape(-1, cwl)
+    return OutputStage(*unpack_output_stage(words, m))
