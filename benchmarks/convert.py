@@ -35,14 +35,25 @@ _PEER_RUNNER = Path(__file__).with_name("peers") / "onnx2tf_runner.py"
 _REPEATS = 10
 
 
-def median_seconds(fn: Any, repeats: int = _REPEATS) -> float:
+def _timed(fn: Any, repeats: int) -> list[float]:
+    """Seconds of ``repeats`` calls of ``fn`` after one untimed call."""
     fn()
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
         fn()
         times.append(time.perf_counter() - started)
-    return float(np.median(times))
+    return times
+
+
+def best_seconds(fn: Any, repeats: int = _REPEATS) -> float:
+    """The shortest of ``repeats`` timed calls of ``fn`` after one untimed call."""
+    return min(_timed(fn, repeats))
+
+
+def median_seconds(fn: Any, repeats: int = _REPEATS) -> float:
+    """The median of ``repeats`` timed calls of ``fn`` after one untimed call."""
+    return float(np.median(_timed(fn, repeats)))
 
 
 def per_photo(run: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
