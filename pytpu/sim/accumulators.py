@@ -96,9 +96,10 @@ class Accumulators:
     def _settle(self, pending: _Sum) -> None:
         self._pending.remove(pending)
         rows = self._acc[pending.start : pending.start + pending.n, : pending.m]
-        chunks = _lanewise_chunks(pending, [i for i, d in enumerate(pending.diagonals) if d is not None])
-        dense = [i for i, d in enumerate(pending.diagonals) if d is None]
-        chunks += _chunks([pending.xs[i] for i in dense], [pending.ws[i] for i in dense])
+        terms = list(zip(pending.xs, pending.ws, pending.diagonals, strict=True))
+        chunks = _lanewise_chunks([(x, d) for x, _, d in terms if d is not None], pending.n, pending.m)
+        dense = [(x, w) for x, w, d in terms if d is None]
+        chunks += _chunks([x for x, _ in dense], [w for _, w in dense])
         if len(chunks) == 1:
             product = chunks[0].astype(np.int32)
             if pending.onto:
@@ -112,16 +113,13 @@ class Accumulators:
         rows[...] = total.astype(np.int32)  # wraps modulo 2^32
 
 
-def _lanewise_chunks(pending: _Sum, terms: list[int]) -> list[np.ndarray]:
-    """Sums of the diagonal terms, lane by lane: ``x[:, j] * w[j, j]``, at most EXACT_FLOAT32_TERMS per sum."""
+def _lanewise_chunks(terms: list[tuple[np.ndarray, np.ndarray]], n: int, m: int) -> list[np.ndarray]:
+    """Sums of ``(x, diagonal)`` terms lane by lane, ``x[:, j] * w[j, j]``, at most EXACT_FLOAT32_TERMS per sum."""
     out: list[np.ndarray] = []
     for first in range(0, len(terms), EXACT_FLOAT32_TERMS):
-        total = np.zeros((pending.n, pending.m), dtype=np.float32)
-        for i in terms[first : first + EXACT_FLOAT32_TERMS]:
-            diagonal = pending.diagonals[i]
-            assert diagonal is not None
-            lanes = diagonal.size
-            total[:, :lanes] += pending.xs[i][:, :lanes] * diagonal
+        total = np.zeros((n, m), dtype=np.float32)
+        for x, diagonal in terms[first : first + EXACT_FLOAT32_TERMS]:
+            total[:, : diagonal.size] += x[:, : diagonal.size] * diagonal
         out.append(total)
     return out
 

@@ -12,8 +12,6 @@ Passes, each raising a :class:`~pytpu.errors.ProgramError` subclass that lists e
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 from pytpu.errors import DependencyError, ProgramError
 from pytpu.isa.base import Instruction, Problem
 from pytpu.isa.fields import Limits, limits_of
@@ -23,10 +21,10 @@ from pytpu.isa.units import UNITS, Ref, Unit
 from pytpu.isa.validate import Located, describe, instruction_problems, raise_problems
 from pytpu.params import ModelParameters
 from pytpu.sim.hazards import check_hazards
+from pytpu.sim.recent import RecentPrograms
 
-_PASSED: OrderedDict[int, tuple[Program, ModelParameters, bool, list[Ref]]] = OrderedDict()
-"""Programs that passed lately (programs are immutable): a program run again is not checked again."""
-_REMEMBERED = 8
+_PASSED: RecentPrograms[tuple[bool, list[Ref]]] = RecentPrograms()
+"""Programs that passed lately (with the hazard check or not, and their order): not checked again."""
 
 
 def check_program(program: Program, hw: ModelParameters, *, hazards: bool = True) -> list[Ref]:
@@ -35,13 +33,11 @@ def check_program(program: Program, hw: ModelParameters, *, hazards: bool = True
     The last few programs that passed are remembered (by identity), so running one inference after another
     checks the program once, as a runtime does when it loads it.
     """
-    known = _PASSED.get(id(program))
-    if known is not None and known[0] is program and known[1] == hw and (known[2] or not hazards):
-        return list(known[3])
+    known = _PASSED.get(program, hw)
+    if known is not None and (known[0] or not hazards):
+        return list(known[1])
     order = _check(program, hw, hazards)
-    _PASSED[id(program)] = (program, hw, hazards, order)
-    while len(_PASSED) > _REMEMBERED:
-        _PASSED.popitem(last=False)
+    _PASSED.put(program, hw, (hazards, order))
     return list(order)
 
 

@@ -15,8 +15,6 @@ planning a single slot again (see :func:`execute`).
 from __future__ import annotations
 
 import heapq
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 
 from pytpu.errors import DependencyError, ProgramError
@@ -28,6 +26,7 @@ from pytpu.isa.validate import describe, instruction_problems, raise_problems
 from pytpu.params import ModelParameters
 from pytpu.sim import ops
 from pytpu.sim.checker import wrong_unit
+from pytpu.sim.recent import RecentPrograms
 from pytpu.sim.state import DeviceState, Write
 from pytpu.sim.timeline import Event, Timeline
 from pytpu.sim.timing import Slot, TimingModel
@@ -46,10 +45,8 @@ class Schedule:
     actions: tuple[int, ...]
 
 
-_SCHEDULES: OrderedDict[int, tuple[Program, ModelParameters, Schedule]] = OrderedDict()
-"""Schedules of the programs that ran lately without an error (programs are immutable)."""
-_REMEMBERED = 8
-_LOCK = threading.Lock()  # devices run inferences on their own threads
+_SCHEDULES: RecentPrograms[Schedule] = RecentPrograms()
+"""Schedules of the programs that ran lately with data and without an error."""
 
 
 def execute(program: Program, state: DeviceState, *, checked: bool = False, data: bool = True) -> Timeline:
@@ -64,7 +61,7 @@ def execute(program: Program, state: DeviceState, *, checked: bool = False, data
     if schedule is None:
         schedule = _Engine(program, state, checked, data).run()
         if data:  # a run with data was checked (statically or as it went); a timing-only one need not be
-            _remember(program, state.hw, schedule)
+            _SCHEDULES.put(program, state.hw, schedule)
     elif data:
         replay(program, schedule, state)
     return schedule.timeline
@@ -72,19 +69,7 @@ def execute(program: Program, state: DeviceState, *, checked: bool = False, data
 
 def recorded(program: Program, hw: ModelParameters) -> Schedule | None:
     """The schedule of ``program`` on ``hw`` if it ran lately, else None."""
-    with _LOCK:
-        known = _SCHEDULES.get(id(program))
-    if known is not None and known[0] is program and known[1] == hw:
-        return known[2]
-    return None
-
-
-def _remember(program: Program, hw: ModelParameters, schedule: Schedule) -> None:
-    with _LOCK:
-        _SCHEDULES[id(program)] = (program, hw, schedule)
-        _SCHEDULES.move_to_end(id(program))
-        while len(_SCHEDULES) > _REMEMBERED:
-            _SCHEDULES.popitem(last=False)
+    return _SCHEDULES.get(program, hw)
 
 
 def replay(program: Program, schedule: Schedule, state: DeviceState) -> None:
@@ -95,15 +80,17 @@ def replay(program: Program, schedule: Schedule, state: DeviceState) -> None:
     landing: list[list[Write] | None] = [None] * len(refs)
     for action in schedule.actions:
         if action < 0:
-            writes = landing[~action]
-            if writes:
-                for write in writes:
-                    write.apply(state)
+            _apply(landing[~action], state)
             landing[~action] = None
             continue
         unit, index = refs[action]
         ins = streams[unit][index]
         landing[action] = _semantics(table, unit, index, ins, state)
+
+
+def _apply(writes: list[Write] | None, state: DeviceState) -> None:
+    for write in writes or ():
+        write.apply(state)
 
 
 def _semantics(
@@ -218,10 +205,7 @@ class _Engine:
         while pending and (now is None or pending[0][0] <= now):
             step = heapq.heappop(pending)[1]
             self.actions.append(~step)
-            writes = self.writes[step]
-            if writes:
-                for write in writes:
-                    write.apply(self.state)
+            _apply(self.writes[step], self.state)
             self.writes[step] = None
 
     def _deadlock_message(self) -> str:
