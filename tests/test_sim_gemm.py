@@ -215,12 +215,29 @@ def test_lazily_summed_gemms_wrap_and_stay_exact_past_a_float32_sum():
     codes exceed both what one float32 sum holds exactly (1,024 products) and int32, which wraps."""
     acc = Accumulators(16, 8)
     x = np.full((2, 128), -128, dtype=np.int8)
-    w = np.full((128, 8), -128, dtype=np.float32)
+    w = np.full((128, 8), -128, dtype=np.int8)
     for i in range(1100):
         acc.gemm(3, x, w, accumulate=i > 0)
     want = np.full((2, 8), 1100 * 128 * 128 * 128, dtype=np.int64).astype(np.int32)  # wraps modulo 2^32
     assert want[0, 0] < 0
     assert np.array_equal(acc.read(3, 2, 8), want)
+
+
+def test_tiles_deeper_than_an_exact_float32_sum_are_multiplied_exactly() -> None:
+    """A platform whose array has more rows than a float32 sum holds (2,000 here) multiplies in float64,
+    alone or between shallow tiles: the sums equal int64 products."""
+    rng = np.random.default_rng(6)
+    acc = Accumulators(8, 24)
+    total = np.zeros((3, 24), dtype=np.int64)
+    for i, k in enumerate([300, 2000, 700, 500, 2000]):
+        x = rng.integers(-128, 128, (3, k), dtype=np.int8)
+        w = rng.integers(-128, 128, (k, 24), dtype=np.int8)
+        if k == 2000:  # every product 2^14: each deep tile's sum alone is past 2^24
+            x[:], w[:] = -128, -128
+        total += x.astype(np.int64) @ w.astype(np.int64)
+        acc.gemm(1, x, w, accumulate=i > 0)
+    assert np.abs(total).max() > 1 << 24  # beyond float32's exact integers
+    assert np.array_equal(acc.read(1, 3, 24), total.astype(np.int32))
 
 
 def test_lazy_sums_settle_when_other_rows_overlap_or_are_overwritten():
@@ -229,7 +246,7 @@ def test_lazy_sums_settle_when_other_rows_overlap_or_are_overwritten():
     expected = np.zeros((32, 16), dtype=np.int64)
     for start, n, m, accumulate in [(0, 8, 16, 0), (0, 8, 16, 1), (4, 8, 10, 1), (4, 8, 10, 0), (20, 4, 16, 1)]:
         x = rng.integers(-128, 128, (n, 40), dtype=np.int8)
-        w = rng.integers(-128, 128, (40, m)).astype(np.float32)
+        w = rng.integers(-128, 128, (40, m), dtype=np.int8)
         product = x.astype(np.int64) @ w.astype(np.int64)
         if accumulate:
             expected[start : start + n, :m] += product
@@ -248,13 +265,13 @@ def test_diagonal_tiles_are_summed_lane_wise_exactly() -> None:
     for i in range(1100):
         x = rng.integers(-128, 128, (4, 128), dtype=np.int8)
         if i % 50 == 7:
-            w = rng.integers(-128, 128, (128, 128)).astype(np.float32)
+            w = rng.integers(-128, 128, (128, 128), dtype=np.int8)
             diagonal = None
         else:
             codes = rng.integers(-128, 128, 128)
             codes[i % 3] = 0  # a zero on the diagonal is still a diagonal tile
-            w = np.diag(codes).astype(np.float32)
-            diagonal = np.diagonal(w).copy()
+            w = np.diag(codes).astype(np.int8)
+            diagonal = np.diagonal(w).astype(np.float32)
         total += x.astype(np.int64) @ w.astype(np.int64)
         acc.gemm(2, x, w, accumulate=i > 0, diagonal=diagonal)
     assert np.array_equal(acc.read(2, 4, 128), total.astype(np.int32))

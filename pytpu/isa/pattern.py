@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -11,9 +11,8 @@ MAX_DIMS = 4
 """Dimensions a pattern may have."""
 
 _ADDRESSES: dict[Pattern, np.ndarray] = {}
-_INDEXES: dict[Pattern, slice | np.ndarray] = {}
 _ADDRESSES_KEPT = 1 << 14
-"""Address arrays (and indexes) kept: a simulated program walks the same patterns once per batch element and run."""
+"""Address arrays kept: a simulated program walks the same patterns once per batch element and run."""
 
 _DIM_RE = re.compile(r"^(\d+):(-?\d+)$")
 
@@ -28,6 +27,8 @@ class Pattern:
 
     base: int
     dims: tuple[tuple[int, int], ...] = ()
+    _index: slice | np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
+    """:meth:`index`, kept on the pattern: a simulated program walks its patterns once per run."""
 
     @classmethod
     def contiguous(cls, base: int, count: int) -> Pattern:
@@ -70,15 +71,10 @@ class Pattern:
     def index(self) -> slice | np.ndarray:
         """What indexes a memory's words in walking order: a slice when the pattern walks consecutive ascending
         words (most do; slicing is cheaper than gathering), else :meth:`addresses`."""
-        cached = _INDEXES.get(self)
-        if cached is not None:
-            return cached
-        out: slice | np.ndarray = self.addresses()
-        if self.is_run():
-            out = slice(self.base, self.base + self.count)
-        if len(_INDEXES) >= _ADDRESSES_KEPT:
-            _INDEXES.clear()
-        _INDEXES[self] = out
+        if self._index is not None:
+            return self._index
+        out: slice | np.ndarray = slice(self.base, self.base + self.count) if self.is_run() else self.addresses()
+        object.__setattr__(self, "_index", out)  # a cache, not a field: equality and hashing ignore it
         return out
 
     def is_run(self) -> bool:

@@ -3,8 +3,9 @@
 A convolution's output rows are the sum of many GEMMs, one per K tile, each ``N x K @ K x M`` with K at
 most the array's rows.  Multiplying them one by one spends most of the simulator's time in BLAS calls on
 small matrices.  Here a GEMM only records its inputs (a copy of the activation rows as they are when it
-runs, and its weight tile); the sums are formed when a DRAIN reads the rows, or anything else touches
-them, as one product of the concatenated inputs: ``[x1 x2 ..] @ [w1; w2; ..]``.
+runs, and its weight tile's int8 codes); the sums are formed when a DRAIN reads the rows, or anything else
+touches them, as one product of the concatenated inputs, each converted to floats as it is concatenated:
+``[x1 x2 ..] @ [w1; w2; ..]``.
 
 A tile whose only nonzero codes lie on its diagonal (a depthwise convolution's: each input lane feeds
 its own output lane) contributes ``x[:, j] * w[j, j]`` to column ``j``: such terms are summed lane-wise
@@ -55,12 +56,19 @@ class Accumulators:
     def gemm(
         self, start: int, x: np.ndarray, w: np.ndarray, accumulate: bool, diagonal: np.ndarray | None = None
     ) -> None:
-        """``acc[start:start+n, :m] (+)= x @ w`` for int8 rows ``x`` (``n x k``, kept) and tile ``w`` (``k x m``).
+        """``acc[start:start+n, :m] (+)= x @ w`` for int8 rows ``x`` (``n x k``) and int8 tile ``w`` (``k x m``).
 
-        ``w`` holds the tile's codes as floats (float32 when ``k`` allows an exact float32 sum); ``diagonal``,
-        when given, is ``w``'s diagonal (float32) and says every other code of ``w`` is zero.
+        Both are kept until the sum is formed: the caller must not change them.  ``diagonal``, when given, is
+        ``w``'s diagonal (float32) and says every other code of ``w`` is zero.
         """
         n, m = x.shape[0], w.shape[1]
+        if accumulate and len(self._pending) == 1:  # the common case: the next K tile of the one pending sum
+            last = self._pending[0]
+            if last.start == start and last.n == n and last.m == m:
+                last.xs.append(x)
+                last.ws.append(w)
+                last.diagonals.append(diagonal)
+                return
         same: _Sum | None = None
         for pending in list(self._pending):
             if not pending.overlaps(start, n):
@@ -101,11 +109,10 @@ class Accumulators:
         dense = [(x, w) for x, w, d in terms if d is None]
         chunks += _chunks([x for x, _ in dense], [w for _, w in dense])
         if len(chunks) == 1:
-            product = chunks[0].astype(np.int32)
             if pending.onto:
-                rows += product  # int32 wraps like the hardware's accumulators
-            else:
-                rows[...] = product
+                rows += chunks[0].astype(np.int32)  # int32 wraps like the hardware's accumulators
+            else:  # an integer of at most 2^24 in magnitude: exact in int32
+                np.copyto(rows, chunks[0], casting="unsafe")
             return
         total = sum((c.astype(np.int64) for c in chunks), np.zeros(rows.shape, dtype=np.int64))
         if pending.onto:
@@ -129,17 +136,15 @@ def _chunks(xs: list[np.ndarray], ws: list[np.ndarray]) -> list[np.ndarray]:
     out: list[np.ndarray] = []
     i = 0
     while i < len(xs):
-        if ws[i].dtype != np.float32:  # a tile too deep for an exact float32 sum (not on 128x128)
-            out.append(matmul(xs[i].astype(ws[i].dtype), ws[i]))
+        if xs[i].shape[1] > EXACT_FLOAT32_TERMS:  # a tile too deep for an exact float32 sum (not on 128x128)
+            out.append(matmul(xs[i].astype(np.float64), ws[i].astype(np.float64)))
             i += 1
             continue
         j, depth = i, 0
-        while j < len(xs) and ws[j].dtype == np.float32 and (j == i or depth + xs[j].shape[1] <= EXACT_FLOAT32_TERMS):
+        while j < len(xs) and depth + xs[j].shape[1] <= EXACT_FLOAT32_TERMS:
             depth += xs[j].shape[1]
             j += 1
-        if j == i + 1:
-            out.append(matmul(xs[i].astype(np.float32), ws[i]))
-        else:
-            out.append(matmul(np.concatenate(xs[i:j], axis=1).astype(np.float32), np.concatenate(ws[i:j], axis=0)))
+        x = np.concatenate(xs[i:j], axis=1, dtype=np.float32)
+        out.append(matmul(x, np.concatenate(ws[i:j], axis=0, dtype=np.float32)))
         i = j
     return out

@@ -69,13 +69,11 @@ class OutputStage:
     def apply(self, v: np.ndarray, zo: int, lo: int, hi: int) -> np.ndarray:
         """The int8 codes of integer ``v`` (``v`` is not changed), each step in place."""
         if v.dtype.itemsize <= 4 and v.size >= _FLOAT64_FROM and self._exact_in_float64(v):
-            scaled = v.astype(np.float64)
-            scaled *= self.float_mult
+            scaled = np.multiply(v, self.float_mult, dtype=np.float64)
             scaled += self.float_constant
             np.floor(scaled, out=scaled)
             scaled += zo
-            np.maximum(scaled, lo, out=scaled)
-            np.minimum(scaled, hi, out=scaled)
+            np.clip(scaled, lo, hi, out=scaled)
             return scaled.astype(np.int8)  # in range: exact
         out = v.astype(np.int64)
         out *= self.mult

@@ -37,12 +37,14 @@ class Schedule:
     """What a run of a program did, data aside: its timeline and its actions in order.
 
     ``actions[i] >= 0`` executes ``refs[actions[i]]`` (the unit and index of the n-th instruction executed);
-    ``~step`` (a negative number) lands the writes of the step-th instruction executed.
+    ``~step`` (a negative number) lands the writes of the step-th instruction executed.  ``calls`` holds each
+    step's semantics function and instruction, looked up once for replaying (empty for a run without data).
     """
 
     timeline: Timeline
     refs: tuple[tuple[Unit, int], ...]
     actions: tuple[int, ...]
+    calls: tuple[tuple[ops.Semantics, Instruction], ...] = ()
 
 
 _SCHEDULES: RecentPrograms[Schedule] = RecentPrograms()
@@ -74,18 +76,20 @@ def recorded(program: Program, hw: ModelParameters) -> Schedule | None:
 
 def replay(program: Program, schedule: Schedule, state: DeviceState) -> None:
     """Execute the semantics of ``program`` on ``state`` in the order ``schedule`` recorded."""
-    table = ops.table()
-    refs = schedule.refs
-    streams = program.streams
-    landing: list[list[Write] | None] = [None] * len(refs)
+    calls = schedule.calls
+    landing: list[list[Write] | None] = [None] * len(calls)
     for action in schedule.actions:
         if action < 0:
-            _apply(landing[~action], state)
-            landing[~action] = None
+            writes = landing[~action]
+            if writes:  # most ME instructions write nothing at completion
+                _apply(writes, state)
+                landing[~action] = None
             continue
-        unit, index = refs[action]
-        ins = streams[unit][index]
-        landing[action] = _semantics(table, unit, index, ins, state)
+        function, ins = calls[action]
+        try:
+            landing[action] = function(ins, state)
+        except ProgramError as exc:
+            raise _named(exc, *schedule.refs[action], ins) from None
 
 
 def _apply(writes: list[Write] | None, state: DeviceState) -> None:
@@ -99,9 +103,14 @@ def _semantics(
     try:
         return table[type(ins)](ins, state)
     except ProgramError as exc:
-        if exc.unit is not None:
-            raise
-        raise type(exc)(f"{describe(unit, index, ins)}: {exc}", unit.name, index) from None
+        raise _named(exc, unit, index, ins) from None
+
+
+def _named(exc: ProgramError, unit: Unit, index: int, ins: Instruction) -> ProgramError:
+    """``exc`` naming the instruction that raised it (as it is if it names one already)."""
+    if exc.unit is not None:
+        return exc
+    return type(exc)(f"{describe(unit, index, ins)}: {exc}", unit.name, index)
 
 
 class _Engine:
@@ -129,7 +138,11 @@ class _Engine:
         if any(self.heads[u] < len(self.streams[u]) for u in UNITS):
             raise DependencyError(self._deadlock_message())
         timeline = Timeline(self.state.hw, tuple(self.events))
-        return Schedule(timeline, tuple(self.refs), tuple(self.actions))
+        calls = tuple((self.semantics[type(ins)], ins) for ins in self._instructions()) if self.data else ()
+        return Schedule(timeline, tuple(self.refs), tuple(self.actions), calls)
+
+    def _instructions(self) -> list[Instruction]:
+        return [self.streams[unit][index] for unit, index in self.refs]
 
     def _next(self) -> tuple[Unit, Slot] | None:
         best: tuple[Unit, Slot] | None = None

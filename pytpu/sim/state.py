@@ -17,11 +17,11 @@ CACHE = -1
 
 @dataclass(slots=True)
 class WeightTile:
-    """A weight buffer's content: the tile's codes as floats for exact BLAS, and its diagonal if that is all."""
+    """A weight buffer's content: the tile's int8 codes, and its diagonal if that is all."""
 
     k: int
     m: int
-    values: np.ndarray
+    codes: np.ndarray
     diagonal: np.ndarray | None = None
     """The tile's diagonal (float32) when every other code is zero, else None."""
 
@@ -66,8 +66,11 @@ class DeviceState:
 
     def read_cache(self, words: slice | np.ndarray, off: int = 0, length: int | None = None) -> np.ndarray:
         """Bytes ``off..off+length`` of the given words (a slice or addresses), shape ``(n, length)`` int8 (a copy)."""
-        if length is None or (off == 0 and length == self.lim.cwl):
-            out = self.cache[words]
-        else:
-            out = self.cache[words, off : off + length]
+        out = self.view_cache(words, off, length)
         return out.copy() if isinstance(words, slice) else out
+
+    def view_cache(self, words: slice | np.ndarray, off: int = 0, length: int | None = None) -> np.ndarray:
+        """:meth:`read_cache` without the copy where the words are a slice: for reading at once, not keeping."""
+        if length is None or (off == 0 and length == self.lim.cwl):
+            return self.cache[words]
+        return self.cache[words, off : off + length]

@@ -23,7 +23,7 @@ from pytpu.sim.state import CACHE, DeviceState, Write
 
 def _centred(state: DeviceState, pattern: Pattern, off: int, length: int, zero: int) -> np.ndarray:
     """``code - zero_point`` of the lanes processed, int64 ``(n, length)``."""
-    return state.read_cache(pattern.index(), off, length).astype(np.int64) - zero
+    return state.view_cache(pattern.index(), off, length).astype(np.int64) - zero
 
 
 _CODES = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int64)
@@ -48,8 +48,8 @@ def _mul_table(za: int, zb: int, mult: int, shift: int, zo: int, lo: int, hi: in
 
 
 def _bytes(state: DeviceState, pattern: Pattern, off: int, length: int) -> np.ndarray:
-    """The lanes processed as unsigned bytes (table indexes)."""
-    return state.read_cache(pattern.index(), off, length).view(np.uint8)
+    """The lanes processed as unsigned bytes (table indexes; a view of the cache where it can be)."""
+    return state.view_cache(pattern.index(), off, length).view(np.uint8)
 
 
 def _pairs(state: DeviceState, ins: Add | Mul) -> np.ndarray:
@@ -63,25 +63,25 @@ def _pairs(state: DeviceState, ins: Add | Mul) -> np.ndarray:
 @semantics(Rescale)
 def rescale(ins: Rescale, state: DeviceState) -> list[Write]:
     table = _rescale_table(ins.za, ins.mult, ins.shift, ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.index(), ins.off, table[_bytes(state, ins.a, ins.off, ins.len)])]
+    return [Write(CACHE, ins.dst.index(), ins.off, np.take(table, _bytes(state, ins.a, ins.off, ins.len)))]
 
 
 @semantics(Add)
 def add(ins: Add, state: DeviceState) -> list[Write]:
     table = _add_table(ins.za, ins.zb, ins.ma, ins.mb, ins.shift, ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.index(), ins.off, table[_pairs(state, ins)])]
+    return [Write(CACHE, ins.dst.index(), ins.off, np.take(table, _pairs(state, ins)))]
 
 
 @semantics(Mul)
 def mul(ins: Mul, state: DeviceState) -> list[Write]:
     table = _mul_table(ins.za, ins.zb, ins.mult, ins.shift, ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.index(), ins.off, table[_pairs(state, ins)])]
+    return [Write(CACHE, ins.dst.index(), ins.off, np.take(table, _pairs(state, ins)))]
 
 
 @semantics(Lut)
 def lut(ins: Lut, state: DeviceState) -> list[Write]:
     table = state.cache[ins.table : ins.table + state.lim.lut_words].reshape(-1)[:LUT_ENTRIES]
-    a = state.read_cache(ins.a.index(), ins.off, ins.len).astype(np.int64)
+    a = state.view_cache(ins.a.index(), ins.off, ins.len).astype(np.int64)
     return [Write(CACHE, ins.dst.index(), ins.off, table[a + 128])]
 
 
@@ -101,6 +101,6 @@ def interp(ins: Interp, state: DeviceState) -> list[Write]:
     words = ins.src.addresses()
     total = np.zeros((words.size, ins.len), dtype=np.int64)
     for offset, weight in zip(ins.offsets(), ins.weights(), strict=True):
-        total += state.read_cache(words + offset, ins.off, ins.len).astype(np.int64) * weight
+        total += state.view_cache(words + offset, ins.off, ins.len).astype(np.int64) * weight
     out = clamp_to_int8(round_shift(total, ins.shift), ins.zo, ins.lo, ins.hi)
     return [Write(CACHE, ins.dst.index(), ins.off, out)]

@@ -24,8 +24,10 @@ def _reduce(
     if n_taps <= n_out:
         out: np.ndarray = np.full((n_out, length), empty, dtype=dtype)
         for t in range(n_taps):
-            values: np.ndarray = state.cache[words[:, t], lanes].astype(dtype)
-            out = combine(out, np.where(inside[:, t, None], values, empty))
+            values: np.ndarray = state.cache[words[:, t], lanes].astype(dtype, copy=False)
+            if not inside[:, t].all():
+                values = np.where(inside[:, t, None], values, dtype(empty))
+            combine(out, values, out=out)
         return out
     rows = []
     for o in range(n_out):
@@ -37,8 +39,7 @@ def _reduce(
 @semantics(MaxPool)
 def max_pool(ins: MaxPool, state: DeviceState) -> list[Write]:
     # Padding is left out by counting it as -128, which never beats an inside tap (ties give the same code).
-    out = _reduce(ins, state, ins.off, ins.len, -128, np.maximum, np.int16)
-    return [Write(CACHE, ins.dst.index(), ins.off, out.astype(np.int8))]
+    return [Write(CACHE, ins.dst.index(), ins.off, _reduce(ins, state, ins.off, ins.len, -128, np.maximum, np.int8))]
 
 
 @semantics(AvgPool)

@@ -9,7 +9,6 @@ import numpy as np
 from pytpu.errors import ProgramError
 from pytpu.isa.layouts import output_stage_words, unpack_output_stage, unpack_weight_tile, weight_tile_words
 from pytpu.isa.me import Drain, Gemm, LoadWeights
-from pytpu.sim.accumulators import EXACT_FLOAT32_TERMS
 from pytpu.sim.arith import OutputStage
 from pytpu.sim.ops import semantics
 from pytpu.sim.state import CACHE, DeviceState, WeightTile, Write
@@ -18,15 +17,17 @@ from pytpu.sim.state import CACHE, DeviceState, WeightTile, Write
 @semantics(LoadWeights)
 def load_weights(ins: LoadWeights, state: DeviceState) -> list[Write]:
     words = state.cache[ins.addr : ins.addr + weight_tile_words(ins.k, ins.m, state.lim.cwl)]
-    codes = unpack_weight_tile(words, ins.k, ins.m)
-    dtype = np.float32 if ins.k <= EXACT_FLOAT32_TERMS else np.float64
-    state.weights[ins.buf] = WeightTile(ins.k, ins.m, codes.astype(dtype), _diagonal(codes))
+    codes = unpack_weight_tile(words, ins.k, ins.m).copy()  # a view of the cache words until copied
+    state.weights[ins.buf] = WeightTile(ins.k, ins.m, codes, _diagonal(codes))
     return []
 
 
 def _diagonal(codes: np.ndarray) -> np.ndarray | None:
     """The tile's diagonal as float32 if every other code is zero (a depthwise tile), else None."""
-    if codes.shape[1] > 1 and codes[0, 1:].any():  # most tiles fail here, at the cost of one row
+    k, m = codes.shape
+    if (m > 1 and codes[0, 1]) or (k > 1 and codes[1, 0]):  # most tiles fail here, at the cost of two codes
+        return None
+    if m > 1 and codes[0, 1:].any():  # or here, at the cost of one row
         return None
     diagonal = np.diagonal(codes)
     if np.count_nonzero(codes) != np.count_nonzero(diagonal):
@@ -41,7 +42,7 @@ def gemm(ins: Gemm, state: DeviceState) -> list[Write]:
         held = "nothing" if tile is None else f"a {tile.k}x{tile.m} tile"
         raise ProgramError(f"multiplies by a {ins.k}x{ins.m} tile but weight buffer {ins.buf} holds {held}")
     x = state.read_cache(ins.x.index(), ins.off, ins.k)
-    state.accumulators.gemm(ins.acc, x, tile.values, bool(ins.accumulate), tile.diagonal)
+    state.accumulators.gemm(ins.acc, x, tile.codes, bool(ins.accumulate), tile.diagonal)
     return []
 
 
