@@ -40,7 +40,7 @@ def _depthwise(channels: int) -> Any:
 
 
 CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, int, int]]] = {
-    # (graph, one sample's input shape): the first layer always a 1x1 to the grouped layer's input channels
+    # (graph, one sample's input shape): the first layer a 1x1 to the grouped layer's input channels
     "3x3_64_to_64": (_pointwise_then(_conv(64, 64, 3), 64), (24, 28, 8)),
     "3x3_odd_width": (_pointwise_then(_conv(64, 64, 3), 64), (19, 21, 8)),
     "3x3_48_to_40": (_pointwise_then(_conv(48, 40, 3), 48), (16, 17, 8)),
@@ -51,6 +51,9 @@ CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, int, int]]] 
     "5x5_valid": (_pointwise_then(_conv(24, 16, 5, padding="VALID"), 24), (44, 44, 8)),
     "1x3_rows": (_pointwise_then(lambda y: tf.nn.conv2d(y, _w(1, 3, 32, 32), 1, "SAME"), 32), (30, 41, 8)),
     "depthwise_32": (_pointwise_then(_depthwise(32), 32), (36, 37, 8)),
+    # A strided 1x1 convolution of the network's input (in DDR) loads only the pixels it reads: not grouped.
+    "1x1_stride_2_of_the_input": (lambda x: tf.nn.conv2d(x, _w(1, 1, 1, 1, scale=1.0), 2, "SAME"), (3, 3, 1)),
+    "1x1_stride_2_of_the_input_odd": (lambda x: tf.nn.conv2d(x, _w(1, 1, 2, 8, scale=0.7), 2, "SAME"), (9, 11, 2)),
     "zero_weights": (
         _pointwise_then(lambda y: tf.nn.conv2d(y, np.zeros((3, 3, 64, 64), np.float32), 1, "SAME"), 64),
         (24, 28, 8),

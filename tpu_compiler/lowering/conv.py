@@ -160,7 +160,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         g = dataclasses.replace(g, h=g.oh, w=g.ow, sy=1, sx=1)
     packed = 0 if pointwise else _packed_taps(ctx, layer, g, x.tensor.channels)
     tiles = _tiles(ctx, layer, x.tensor.channels, len(g.samples) * g.oh * g.ow, packed)
-    if not pointwise:
+    if not pointwise and skip is None:  # pixel groups read whole maps, not a subsampled one
         grouping = plan_grouping(ctx, layer, g, x, y, _cost(ctx, g, tiles))
         if grouping is not None:
             lower_grouped(ctx, layer, g, x, y, grouping)
