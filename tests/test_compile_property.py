@@ -123,3 +123,5 @@ def test_random_networks_are_bit_exact(spec: tuple[tuple[int, int, int], list[Op
         result = model_execute(executable, descriptions, {renaming["x:0"]: codes})
         out = result.output_codes[renaming["y:0"]]
         assert out.shape == golden.shape and np.array_equal(out, golden), (ops, dense)
+        again = model_execute(executable, descriptions, {renaming["x:0"]: codes})  # replays the recorded run
+        assert np.array_equal(again.output_codes[renaming["y:0"]], golden), (ops, dense)

@@ -101,8 +101,20 @@ class Accumulators:
             self._settle(pending)
         return self._acc
 
+    def form(
+        self, start: int, n: int, m: int, xs: list[np.ndarray], ws: list[np.ndarray], diagonals: list[np.ndarray | None]
+    ) -> None:
+        """``acc[start:start+n, :m] = sum(x @ w)`` over the terms at once, as the GEMMs would have left it (any
+        sum pending on these rows is formed first).  The arrays are read now and may be views; an ``x`` may have
+        more than two axes, its leading ones being the rows in row-major order."""
+        self.read(start, n, m)
+        self._form(_Sum(start, n, m, False, xs, ws, diagonals))
+
     def _settle(self, pending: _Sum) -> None:
         self._pending.remove(pending)
+        self._form(pending)
+
+    def _form(self, pending: _Sum) -> None:
         rows = self._acc[pending.start : pending.start + pending.n, : pending.m]
         terms = list(zip(pending.xs, pending.ws, pending.diagonals, strict=True))
         chunks = _lanewise_chunks([(x, d) for x, _, d in terms if d is not None], pending.n, pending.m)
@@ -120,14 +132,33 @@ class Accumulators:
         rows[...] = total.astype(np.int32)  # wraps modulo 2^32
 
 
+def _rows(x: np.ndarray) -> np.ndarray:
+    """``x`` as ``n x k`` (its leading axes are the rows, row-major)."""
+    return x if x.ndim == 2 else x.reshape(-1, x.shape[-1])
+
+
 def _lanewise_chunks(terms: list[tuple[np.ndarray, np.ndarray]], n: int, m: int) -> list[np.ndarray]:
     """Sums of ``(x, diagonal)`` terms lane by lane, ``x[:, j] * w[j, j]``, at most EXACT_FLOAT32_TERMS per sum."""
     out: list[np.ndarray] = []
     for first in range(0, len(terms), EXACT_FLOAT32_TERMS):
         total = np.zeros((n, m), dtype=np.float32)
         for x, diagonal in terms[first : first + EXACT_FLOAT32_TERMS]:
-            total[:, : diagonal.size] += x[:, : diagonal.size] * diagonal
+            total[:, : diagonal.size] += _rows(x)[:, : diagonal.size] * diagonal
         out.append(total)
+    return out
+
+
+def _side_by_side(xs: list[np.ndarray], n: int, depth: int) -> np.ndarray:
+    """``[x1 x2 ..]`` as float32 ``n x depth``, each term cast as it is copied in (no intermediate copies, also
+    from strided views whose leading axes are the rows)."""
+    if len(xs) == 1 and xs[0].ndim == 2:
+        return xs[0].astype(np.float32)
+    out = np.empty((n, depth), dtype=np.float32)
+    column = 0
+    for x in xs:
+        k = x.shape[-1]
+        np.copyto(np.reshape(out[:, column : column + k], x.shape, copy=False), x, casting="safe")
+        column += k
     return out
 
 
@@ -136,15 +167,15 @@ def _chunks(xs: list[np.ndarray], ws: list[np.ndarray]) -> list[np.ndarray]:
     out: list[np.ndarray] = []
     i = 0
     while i < len(xs):
-        if xs[i].shape[1] > EXACT_FLOAT32_TERMS:  # a tile too deep for an exact float32 sum (not on 128x128)
-            out.append(matmul(xs[i].astype(np.float64), ws[i].astype(np.float64)))
+        if xs[i].shape[-1] > EXACT_FLOAT32_TERMS:  # a tile too deep for an exact float32 sum (not on 128x128)
+            out.append(matmul(_rows(xs[i]).astype(np.float64), ws[i].astype(np.float64)))
             i += 1
             continue
         j, depth = i, 0
-        while j < len(xs) and depth + xs[j].shape[1] <= EXACT_FLOAT32_TERMS:
-            depth += xs[j].shape[1]
+        while j < len(xs) and depth + xs[j].shape[-1] <= EXACT_FLOAT32_TERMS:
+            depth += xs[j].shape[-1]
             j += 1
-        x = np.concatenate(xs[i:j], axis=1, dtype=np.float32)
+        x = _side_by_side(xs[i:j], xs[i].size // xs[i].shape[-1], depth)
         out.append(matmul(x, np.concatenate(ws[i:j], axis=0, dtype=np.float32)))
         i = j
     return out

@@ -15,7 +15,11 @@ planning a single slot again (see :func:`execute`).
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from pytpu.errors import DependencyError, ProgramError
 from pytpu.isa.base import Instruction, queue_of
@@ -24,10 +28,11 @@ from pytpu.isa.program import Program
 from pytpu.isa.units import DMA_LANES, UNITS, Ref, Unit
 from pytpu.isa.validate import describe, instruction_problems, raise_problems
 from pytpu.params import ModelParameters
-from pytpu.sim import ops
+from pytpu.sim import fusion, ops
 from pytpu.sim.checker import wrong_unit
+from pytpu.sim.ops.op_me import drain_formed
 from pytpu.sim.recent import RecentPrograms
-from pytpu.sim.state import DeviceState, Write
+from pytpu.sim.state import CACHE, DeviceState, Write
 from pytpu.sim.timeline import Event, Timeline
 from pytpu.sim.timing import Slot, TimingModel
 
@@ -37,14 +42,17 @@ class Schedule:
     """What a run of a program did, data aside: its timeline and its actions in order.
 
     ``actions[i] >= 0`` executes ``refs[actions[i]]`` (the unit and index of the n-th instruction executed);
-    ``~step`` (a negative number) lands the writes of the step-th instruction executed.  ``calls`` holds each
-    step's semantics function and instruction, looked up once for replaying (empty for a run without data).
+    ``~step`` (a negative number) lands the writes of the step-th instruction executed.  For replaying (empty
+    after a run without data): ``calls`` holds each step's semantics function and its argument, the
+    instruction or, for a DRAIN that forms its sum, a :class:`~pytpu.sim.fusion.FormedSum`; ``replay_actions``
+    are ``actions`` without the steps those sums skip.
     """
 
     timeline: Timeline
     refs: tuple[tuple[Unit, int], ...]
     actions: tuple[int, ...]
-    calls: tuple[tuple[ops.Semantics, Instruction], ...] = ()
+    calls: tuple[tuple[Callable[[Any, DeviceState], list[Write]], Any], ...] = ()
+    replay_actions: tuple[int, ...] = ()
 
 
 _SCHEDULES: RecentPrograms[Schedule] = RecentPrograms()
@@ -78,18 +86,19 @@ def replay(program: Program, schedule: Schedule, state: DeviceState) -> None:
     """Execute the semantics of ``program`` on ``state`` in the order ``schedule`` recorded."""
     calls = schedule.calls
     landing: list[list[Write] | None] = [None] * len(calls)
-    for action in schedule.actions:
+    for action in schedule.replay_actions:
         if action < 0:
             writes = landing[~action]
             if writes:  # most ME instructions write nothing at completion
                 _apply(writes, state)
                 landing[~action] = None
             continue
-        function, ins = calls[action]
+        function, argument = calls[action]
         try:
-            landing[action] = function(ins, state)
+            landing[action] = function(argument, state)
         except ProgramError as exc:
-            raise _named(exc, *schedule.refs[action], ins) from None
+            unit, index = schedule.refs[action]
+            raise _named(exc, unit, index, program.streams[unit][index]) from None
 
 
 def _apply(writes: list[Write] | None, state: DeviceState) -> None:
@@ -104,6 +113,18 @@ def _semantics(
         return table[type(ins)](ins, state)
     except ProgramError as exc:
         raise _named(exc, unit, index, ins) from None
+
+
+def _count(words: slice | np.ndarray) -> int:
+    return words.stop - words.start if isinstance(words, slice) else int(words.size)
+
+
+def _words(write: Write) -> fusion.Range:
+    """Lowest and highest cache word a write covers."""
+    words = write.words
+    if isinstance(words, slice):
+        return words.start, words.stop - 1
+    return int(words.min()), int(words.max())
 
 
 def _named(exc: ProgramError, unit: Unit, index: int, ins: Instruction) -> ProgramError:
@@ -130,6 +151,7 @@ class _Engine:
         self.refs: list[tuple[Unit, int]] = []  # by step
         self.actions: list[int] = []
         self.events: list[Event] = []
+        self.written: dict[int, list[fusion.Range]] = {}  # by step: the cache words its writes covered
 
     def run(self) -> Schedule:
         while (choice := self._next()) is not None:
@@ -138,11 +160,17 @@ class _Engine:
         if any(self.heads[u] < len(self.streams[u]) for u in UNITS):
             raise DependencyError(self._deadlock_message())
         timeline = Timeline(self.state.hw, tuple(self.events))
-        calls = tuple((self.semantics[type(ins)], ins) for ins in self._instructions()) if self.data else ()
-        return Schedule(timeline, tuple(self.refs), tuple(self.actions), calls)
-
-    def _instructions(self) -> list[Instruction]:
-        return [self.streams[unit][index] for unit, index in self.refs]
+        actions = tuple(self.actions)
+        if not self.data:
+            return Schedule(timeline, tuple(self.refs), actions)
+        steps = [self.streams[unit][index] for unit, index in self.refs]
+        plan = fusion.plan(steps, actions, self.written, self.state.lim.cwl)
+        calls = tuple(
+            (drain_formed, plan.formed[step]) if step in plan.formed else (self.semantics[type(ins)], ins)
+            for step, ins in enumerate(steps)
+        )
+        kept = tuple(a for a in actions if (a if a >= 0 else ~a) not in plan.skipped)
+        return Schedule(timeline, tuple(self.refs), actions, calls, kept)
 
     def _next(self) -> tuple[Unit, Slot] | None:
         best: tuple[Unit, Slot] | None = None
@@ -218,7 +246,10 @@ class _Engine:
         while pending and (now is None or pending[0][0] <= now):
             step = heapq.heappop(pending)[1]
             self.actions.append(~step)
-            _apply(self.writes[step], self.state)
+            writes = self.writes[step]
+            if writes:
+                _apply(writes, self.state)
+                self.written[step] = [_words(w) for w in writes if w.target == CACHE and _count(w.words)]
             self.writes[step] = None
 
     def _deadlock_message(self) -> str:

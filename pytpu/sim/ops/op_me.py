@@ -10,6 +10,7 @@ from pytpu.errors import ProgramError
 from pytpu.isa.layouts import output_stage_words, unpack_output_stage, unpack_weight_tile, weight_tile_words
 from pytpu.isa.me import Drain, Gemm, LoadWeights
 from pytpu.sim.arith import OutputStage
+from pytpu.sim.fusion import FormedSum
 from pytpu.sim.ops import semantics
 from pytpu.sim.state import CACHE, DeviceState, WeightTile, Write
 
@@ -60,3 +61,17 @@ def _output_stage(block: bytes, m: int, cwl: int) -> OutputStage:
     """The output stage a parameter block describes, kept by its bytes (a layer's DRAINs share one)."""
     words = np.frombuffer(block, dtype=np.int8).reshape(-1, cwl)
     return OutputStage(*unpack_output_stage(words, m))
+
+
+def drain_formed(formed: FormedSum, state: DeviceState) -> list[Write]:
+    """A DRAIN that first forms its sum from the cache, its GEMMs and LOADWs skipped (see pytpu.sim.fusion)."""
+    cwl = state.lim.cwl
+    xs, ws, diagonals = [], [], []
+    for term in formed.terms:
+        xs.append(state.pattern_view(term.x, term.off, term.k))
+        words = state.cache[term.tile : term.tile + weight_tile_words(term.k, term.m, cwl)]
+        codes = unpack_weight_tile(words, term.k, term.m)
+        ws.append(codes)
+        diagonals.append(_diagonal(codes))
+    state.accumulators.form(formed.start, formed.n, formed.m, xs, ws, diagonals)
+    return drain(formed.drain, state)

@@ -1,0 +1,141 @@
+"""Sums a replay forms at their DRAIN: GEMMs and LOADWs whose reads can wait.
+
+A convolution's GEMMs each read activation rows and the tile a LOADW put in a weight buffer; the DRAIN
+reads their sum.  A replay (:func:`pytpu.sim.engine.replay`) runs the recorded steps in their order, and
+the recorded run saw every cache write land.  Where none of the words a sum's GEMMs and LOADWs read was
+overwritten between the read and the DRAIN, reading them at the DRAIN gives the same values: the replay
+then skips those GEMMs, and each LOADW whose every GEMM is skipped, and the DRAIN forms the sum from the
+cache at once (no copies and no bookkeeping per K tile).  Sums that do not qualify run step by step.
+
+Qualifying: the sum starts with a GEMM that does not accumulate, every further GEMM accumulates into the
+same rows and columns, no other ME instruction touches those rows meanwhile, and a DRAIN reads exactly
+them.  Reads and writes are compared as word ranges (lowest to highest word), which can only refuse a sum
+that would have been fine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pytpu.isa.base import Instruction
+from pytpu.isa.layouts import weight_tile_words
+from pytpu.isa.me import Drain, Gemm, LoadWeights
+from pytpu.isa.pattern import Pattern
+
+Range = tuple[int, int]
+"""Lowest and highest cache word (inclusive)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One GEMM of a formed sum: rows ``x`` (bytes ``off..off+k``) times the K x M tile at word ``tile``."""
+
+    x: Pattern
+    off: int
+    k: int
+    tile: int
+    m: int
+
+
+@dataclass(frozen=True, slots=True)
+class FormedSum:
+    """What a DRAIN forms before it drains: accumulator rows ``start..start+n``, columns ``:m``."""
+
+    drain: Drain
+    start: int
+    n: int
+    m: int
+    terms: tuple[Term, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Steps a replay skips, and the sums DRAIN steps form (by step)."""
+
+    skipped: frozenset[int]
+    formed: dict[int, FormedSum]
+
+
+@dataclass(slots=True)
+class _Load:
+    step: int
+    addr: int
+    k: int
+    m: int
+    words: Range
+    dirty: bool = False  # a write landed on its words after it read them
+    gemms: list[int] = field(default_factory=list)  # every GEMM that read the tile
+
+
+@dataclass(slots=True)
+class _Sum:
+    start: int
+    n: int
+    m: int
+    gemms: list[int] = field(default_factory=list)
+    terms: list[Term] = field(default_factory=list)
+    reads: list[Range] = field(default_factory=list)
+    valid: bool = True
+
+    def overlaps(self, start: int, n: int) -> bool:
+        return start < self.start + self.n and self.start < start + n
+
+
+def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, list[Range]], cwl: int) -> Plan:
+    """The plan for a recorded run: ``steps[i]`` is the i-th instruction executed, ``actions`` the recorded
+    order (``~i``: step i's writes land) and ``writes[i]`` the cache ranges step i's writes covered."""
+    buffers: dict[int, _Load] = {}
+    loads: list[_Load] = []
+    sums: list[_Sum] = []
+    formed: dict[int, FormedSum] = {}
+    fused: set[int] = set()
+    for action in actions:
+        if action < 0:
+            for lo, hi in writes.get(~action, ()):
+                for load in buffers.values():
+                    if load.words[0] <= hi and lo <= load.words[1]:
+                        load.dirty = True
+                for rows in sums:
+                    if any(a <= hi and lo <= b for a, b in rows.reads):
+                        rows.valid = False
+            continue
+        ins = steps[action]
+        if isinstance(ins, LoadWeights):
+            words = (ins.addr, ins.addr + weight_tile_words(ins.k, ins.m, cwl) - 1)
+            buffers[ins.buf] = _Load(action, ins.addr, ins.k, ins.m, words)
+            loads.append(buffers[ins.buf])
+        elif isinstance(ins, Gemm):
+            _gemm(action, ins, buffers.get(ins.buf), sums)
+        elif isinstance(ins, Drain):
+            n = ins.dst.count
+            for rows in [r for r in sums if r.overlaps(ins.acc, n)]:
+                if rows.valid and (rows.start, rows.n, rows.m) == (ins.acc, n, ins.m):
+                    formed[action] = FormedSum(ins, rows.start, rows.n, rows.m, tuple(rows.terms))
+                    fused.update(rows.gemms)
+                sums.remove(rows)
+    skipped = fused | {load.step for load in loads if load.gemms and all(g in fused for g in load.gemms)}
+    return Plan(frozenset(skipped), formed)
+
+
+def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum]) -> None:
+    """Add the GEMM to the sum it continues or starts (refusing the sums it cannot be part of)."""
+    n = ins.x.count
+    if load is not None:
+        load.gemms.append(step)
+    rows: _Sum | None = None
+    for other in [r for r in sums if r.overlaps(ins.acc, n)]:
+        if ins.accumulate and (other.start, other.n, other.m) == (ins.acc, n, ins.m):
+            rows = other
+        else:
+            sums.remove(other)  # overwritten or summed onto in part: runs step by step
+    if rows is None:
+        if ins.accumulate:
+            return  # accumulates onto rows a DRAIN already read: runs step by step
+        rows = _Sum(ins.acc, n, ins.m)
+        sums.append(rows)
+    if load is None or load.dirty or (load.k, load.m) != (ins.k, ins.m):
+        rows.valid = False
+        return
+    rows.gemms.append(step)
+    rows.terms.append(Term(ins.x, ins.off, ins.k, load.addr, ins.m))
+    rows.reads += [ins.x.span(), load.words]

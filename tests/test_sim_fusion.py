@@ -1,0 +1,135 @@
+"""Replays form a convolution's sum at its DRAIN only when nothing its GEMMs and LOADWs read was overwritten.
+
+Each program here is run twice on the same cache contents: the second run replays the first's schedule.
+Both must leave the same output, whether the replay formed the sum (the plain case) or had to run the
+GEMMs step by step (an input row or a weight tile overwritten after it was read, a LOADW whose tile a
+GEMM outside any formed sum also multiplies).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from pytpu import TPU_128x128_PARAMS
+from pytpu.isa import Drain, Fill, Gemm, LoadWeights, Pattern, Program, ProgramBuilder, Unit
+from pytpu.isa.layouts import pack_output_stage, pack_weight_tile, weight_tile_words
+from pytpu.isa.me import Drain as DrainInstruction
+from pytpu.sim import Simulator
+from pytpu.sim.engine import Schedule, recorded
+from pytpu.sim.fusion import FormedSum
+from tests.tpu_reference import requantize
+
+HW = TPU_128x128_PARAMS
+CWL = 128
+N, K, M = 24, 128, 96
+X_AT, W_AT, P_AT, OUT_AT, OUT2_AT = 0, 100, 400, 500, 600
+TILE_WORDS = weight_tile_words(K, M, CWL)
+
+
+def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(11)
+    x = rng.integers(-128, 128, (2 * N, CWL), dtype=np.int8)  # two K tiles: words X_AT.. and X_AT+N..
+    w = rng.integers(-128, 128, (2 * K, M), dtype=np.int8)
+    bias = rng.integers(-40_000, 40_000, M).astype(np.int32)
+    mult = rng.integers(1 << 29, 1 << 30, M).astype(np.int32)
+    shift = rng.integers(36, 40, M).astype(np.uint8)
+    return x, w, bias, mult, shift
+
+
+def _simulator(x: np.ndarray, w: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> Simulator:
+    sim = Simulator(HW)
+    sim.write_cache(X_AT, x)
+    sim.write_cache(W_AT, pack_weight_tile(w[:K], CWL))
+    sim.write_cache(W_AT + TILE_WORDS, pack_weight_tile(w[K:], CWL))
+    sim.write_cache(P_AT, pack_output_stage(bias, mult, shift, CWL))
+    return sim
+
+
+def _rows(tile: int) -> Pattern:
+    return Pattern.contiguous(X_AT + tile * N, N)
+
+
+def _drain(dst: int) -> DrainInstruction:
+    return Drain(acc=0, m=M, params=P_AT, zo=0, lo=-128, hi=127, dst=Pattern.contiguous(dst, N), off=0)
+
+
+def _program(overwrite: str | None = None, second_sum: bool = False) -> Program:
+    """LOADW, GEMM, LOADW, GEMM, DRAIN; ``overwrite`` names what a FILL overwrites after it was read
+    ("x": the first GEMM's rows, "tile": the second tile, after its LOADW and before its GEMM)."""
+    b = ProgramBuilder()
+    b.emit(Unit.ME, LoadWeights(buf=0, addr=W_AT, k=K, m=M))
+    first = b.emit(Unit.ME, Gemm(buf=0, x=_rows(0), off=0, k=K, m=M, acc=0, accumulate=0))
+    load = b.emit(Unit.ME, LoadWeights(buf=1, addr=W_AT + TILE_WORDS, k=K, m=M))
+    after = []
+    if overwrite == "x":
+        after = [b.emit(Unit.EWP, Fill(dst=_rows(0), value=5, off=0, len=CWL), after=[first])]
+    elif overwrite == "tile":
+        tile = Pattern.contiguous(W_AT + TILE_WORDS, 4)
+        after = [b.emit(Unit.EWP, Fill(dst=tile, value=1, off=0, len=CWL), after=[load])]
+    b.emit(Unit.ME, Gemm(buf=1, x=_rows(1), off=0, k=K, m=M, acc=0, accumulate=1), after=after)
+    b.emit(Unit.ME, _drain(OUT_AT))
+    if second_sum:  # the second tile again, alone into the same rows: a second sum, not formed (accumulates)
+        b.emit(Unit.ME, Gemm(buf=1, x=_rows(0), off=0, k=K, m=M, acc=0, accumulate=1))
+        b.emit(Unit.ME, _drain(OUT2_AT))
+    return b.build()
+
+
+def _twice(program: Program) -> tuple[np.ndarray, np.ndarray, Schedule]:
+    """The outputs of a run and of its replay (both from the same cache contents), and the schedule."""
+    data = _data()
+    first = _simulator(*data)
+    first.run(program)
+    schedule = recorded(program, HW)
+    assert schedule is not None
+    second = _simulator(*data)
+    second.run(program)
+    return _outputs(first), _outputs(second), schedule
+
+
+def _outputs(sim: Simulator) -> np.ndarray:
+    return np.concatenate([sim.read_cache(OUT_AT, N), sim.read_cache(OUT2_AT, N)])
+
+
+def _formed(schedule: Schedule) -> list[int]:
+    return [step for step, (_, argument) in enumerate(schedule.calls) if isinstance(argument, FormedSum)]
+
+
+def _skipped(schedule: Schedule) -> set[int]:
+    return set(range(len(schedule.refs))) - {a for a in schedule.replay_actions if a >= 0}
+
+
+def _expected(x: np.ndarray, w: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    acc = x[:N].astype(np.int64) @ w[:K].astype(np.int64) + x[N:].astype(np.int64) @ w[K:].astype(np.int64)
+    return requantize(acc + bias, mult.astype(np.int64), shift.astype(np.int64), 0, -128, 127)
+
+
+def test_a_plain_sum_is_formed_at_its_drain_and_equals_the_step_by_step_run() -> None:
+    program = _program()
+    run, replay, schedule = _twice(program)
+    assert np.array_equal(run, replay)
+    assert np.array_equal(replay[:N, :M], _expected(*_data()))
+    assert len(_formed(schedule)) == 1
+    assert len(_skipped(schedule)) == 4  # both LOADWs and both GEMMs
+
+
+@pytest.mark.parametrize("overwrite", ["x", "tile"])
+def test_a_sum_whose_inputs_are_overwritten_after_being_read_runs_step_by_step(overwrite: str) -> None:
+    program = _program(overwrite)
+    run, replay, schedule = _twice(program)
+    # The GEMMs read before the FILL: the result is that of the original data, in the run and the replay,
+    # although the words hold something else by the DRAIN.
+    assert np.array_equal(run, replay)
+    assert np.array_equal(replay[:N, :M], _expected(*_data()))
+    assert _formed(schedule) == [] and _skipped(schedule) == set()
+
+
+def test_a_tile_also_multiplied_outside_a_formed_sum_is_still_loaded() -> None:
+    program = _program(second_sum=True)
+    run, replay, schedule = _twice(program)
+    assert np.array_equal(run, replay)
+    assert len(_formed(schedule)) == 1
+    steps = [program.streams[unit][index] for unit, index in schedule.refs]
+    skipped = {type(steps[s]).__name__ for s in _skipped(schedule)}
+    kept_loads = [s for s, ins in enumerate(steps) if isinstance(ins, LoadWeights) and s not in _skipped(schedule)]
+    assert skipped == {"Gemm", "LoadWeights"} and len(kept_loads) == 1  # the second tile's LOADW runs
