@@ -38,6 +38,11 @@ def unpack_weight_tile(words: np.ndarray, k: int, m: int) -> np.ndarray:
     return np.ascontiguousarray(words).reshape(-1)[: k * m].reshape(k, m)
 
 
+def weight_tile_at(memory: np.ndarray, word: int, k: int, m: int) -> np.ndarray:
+    """The K x M tile stored from word ``word`` of ``memory`` (C-contiguous words), as a view of it."""
+    return np.ndarray((k, m), np.int8, memory, word * memory.shape[1])
+
+
 def output_stage_sections(m: int, cwl: int) -> tuple[int, int, int]:
     """Words of the bias (int32), multiplier (int32) and shift (uint8) sections for M channels."""
     wide = words_for(4 * m, cwl)

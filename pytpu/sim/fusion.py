@@ -28,13 +28,20 @@ Range = tuple[int, int]
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """One GEMM of a formed sum: rows ``x`` (bytes ``off..off+k``) times the K x M tile at word ``tile``."""
+    """One GEMM of a formed sum: rows ``x`` (bytes ``off..off+k``) times the K x M tile at word ``tile``.
+
+    ``shape``, ``strides`` and ``start`` place the rows in the cache's bytes as a strided view (``shape`` is
+    empty when a stride is negative: the rows are gathered instead).
+    """
 
     x: Pattern
     off: int
     k: int
     tile: int
     m: int
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    start: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +112,7 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
             buffers[ins.buf] = _Load(action, ins.addr, ins.k, ins.m, words)
             loads.append(buffers[ins.buf])
         elif isinstance(ins, Gemm):
-            _gemm(action, ins, buffers.get(ins.buf), sums)
+            _gemm(action, ins, buffers.get(ins.buf), sums, cwl)
         elif isinstance(ins, Drain):
             n = ins.dst.count
             for rows in [r for r in sums if r.overlaps(ins.acc, n)]:
@@ -117,7 +124,16 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
     return Plan(frozenset(skipped), formed)
 
 
-def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum]) -> None:
+def _term(ins: Gemm, tile: int, cwl: int) -> Term:
+    dims = ins.x.dims
+    if any(stride < 0 for _, stride in dims):
+        return Term(ins.x, ins.off, ins.k, tile, ins.m, (), (), 0)
+    shape = (*(count for count, _ in dims), ins.k)
+    strides = (*(stride * cwl for _, stride in dims), 1)
+    return Term(ins.x, ins.off, ins.k, tile, ins.m, shape, strides, ins.x.base * cwl + ins.off)
+
+
+def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum], cwl: int) -> None:
     """Add the GEMM to the sum it continues or starts (refusing the sums it cannot be part of)."""
     n = ins.x.count
     if load is not None:
@@ -137,5 +153,5 @@ def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum]) -> None:
         rows.valid = False
         return
     rows.gemms.append(step)
-    rows.terms.append(Term(ins.x, ins.off, ins.k, load.addr, ins.m))
+    rows.terms.append(_term(ins, load.addr, cwl))
     rows.reads += [ins.x.span(), load.words]

@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from pytpu.isa.fields import Limits, limits_of
-from pytpu.isa.pattern import Pattern
 from pytpu.params import ModelParameters
 from pytpu.sim.accumulators import Accumulators
 from pytpu.sim.memory import SparseMemory
@@ -70,17 +68,6 @@ class DeviceState:
         """Bytes ``off..off+length`` of the given words (a slice or addresses), shape ``(n, length)`` int8 (a copy)."""
         out = self.view_cache(words, off, length)
         return out.copy() if isinstance(words, slice) else out
-
-    def pattern_view(self, pattern: Pattern, off: int, length: int) -> np.ndarray:
-        """Bytes ``off..off+length`` of the words ``pattern`` walks, for reading at once: a strided view of shape
-        ``(*counts, length)`` (no copy) when every stride is non-negative, else ``(count, length)`` gathered."""
-        cwl = self.lim.cwl
-        if any(stride < 0 for _, stride in pattern.dims):
-            return self.view_cache(pattern.index(), off, length)
-        shape = (*(count for count, _ in pattern.dims), length)
-        strides = (*(stride * cwl for _, stride in pattern.dims), 1)
-        start = self.cache.reshape(-1)[pattern.base * cwl + off :]
-        return as_strided(start, shape, strides, writeable=False)
 
     def view_cache(self, words: slice | np.ndarray, off: int = 0, length: int | None = None) -> np.ndarray:
         """:meth:`read_cache` without the copy where the words are a slice: for reading at once, not keeping."""

@@ -7,7 +7,13 @@ from functools import lru_cache
 import numpy as np
 
 from pytpu.errors import ProgramError
-from pytpu.isa.layouts import output_stage_words, unpack_output_stage, unpack_weight_tile, weight_tile_words
+from pytpu.isa.layouts import (
+    output_stage_words,
+    unpack_output_stage,
+    unpack_weight_tile,
+    weight_tile_at,
+    weight_tile_words,
+)
 from pytpu.isa.me import Drain, Gemm, LoadWeights
 from pytpu.sim.arith import OutputStage
 from pytpu.sim.fusion import FormedSum
@@ -65,12 +71,14 @@ def _output_stage(block: bytes, m: int, cwl: int) -> OutputStage:
 
 def drain_formed(formed: FormedSum, state: DeviceState) -> list[Write]:
     """A DRAIN that first forms its sum from the cache, its GEMMs and LOADWs skipped (see pytpu.sim.fusion)."""
-    cwl = state.lim.cwl
+    cache = state.cache
     xs, ws, diagonals = [], [], []
     for term in formed.terms:
-        xs.append(state.pattern_view(term.x, term.off, term.k))
-        words = state.cache[term.tile : term.tile + weight_tile_words(term.k, term.m, cwl)]
-        codes = unpack_weight_tile(words, term.k, term.m)
+        if term.shape:  # a strided view of the rows (the plan checked the pattern against the cache)
+            xs.append(np.ndarray(term.shape, np.int8, cache, term.start, term.strides))
+        else:
+            xs.append(state.view_cache(term.x.index(), term.off, term.k))
+        codes = weight_tile_at(cache, term.tile, term.k, term.m)
         ws.append(codes)
         diagonals.append(_diagonal(codes))
     state.accumulators.form(formed.start, formed.n, formed.m, xs, ws, diagonals)
