@@ -133,3 +133,24 @@ def test_a_tile_also_multiplied_outside_a_formed_sum_is_still_loaded() -> None:
     skipped = {type(steps[s]).__name__ for s in _skipped(schedule)}
     kept_loads = [s for s, ins in enumerate(steps) if isinstance(ins, LoadWeights) and s not in _skipped(schedule)]
     assert skipped == {"Gemm", "LoadWeights"} and len(kept_loads) == 1  # the second tile's LOADW runs
+
+
+def test_a_write_between_the_words_a_gemm_reads_does_not_keep_its_sum_step_by_step() -> None:
+    """The first tile's rows are the even words, the second's the odd ones; a FILL of the odd words after the
+    first GEMM lands inside the range it read but on none of its words: the sum is still formed."""
+    even, odd = Pattern(X_AT, ((N, 2),)), Pattern(X_AT + 1, ((N, 2),))
+    b = ProgramBuilder()
+    b.emit(Unit.ME, LoadWeights(buf=0, addr=W_AT, k=K, m=M))
+    first = b.emit(Unit.ME, Gemm(buf=0, x=even, off=0, k=K, m=M, acc=0, accumulate=0))
+    b.emit(Unit.ME, LoadWeights(buf=1, addr=W_AT + TILE_WORDS, k=K, m=M))
+    fill = b.emit(Unit.EWP, Fill(dst=odd, value=5, off=0, len=CWL), after=[first])
+    b.emit(Unit.ME, Gemm(buf=1, x=odd, off=0, k=K, m=M, acc=0, accumulate=1), after=[fill])
+    b.emit(Unit.ME, _drain(OUT_AT))
+    run, replay, schedule = _twice(b.build())
+    assert np.array_equal(run, replay)
+    x, w, bias, mult, shift = _data()
+    acc = x[0::2].astype(np.int64) @ w[:K].astype(np.int64) + 5 * w[K:].astype(np.int64).sum(axis=0)
+    assert np.array_equal(
+        replay[:N, :M], requantize(acc + bias, mult.astype(np.int64), shift.astype(np.int64), 0, -128, 127)
+    )
+    assert len(_formed(schedule)) == 1

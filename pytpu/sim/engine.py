@@ -19,8 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from pytpu.errors import DependencyError, ProgramError
 from pytpu.isa.base import Instruction, queue_of
 from pytpu.isa.dma import Load, Store
@@ -115,18 +113,6 @@ def _semantics(
         raise _named(exc, unit, index, ins) from None
 
 
-def _count(words: slice | np.ndarray) -> int:
-    return words.stop - words.start if isinstance(words, slice) else int(words.size)
-
-
-def _words(write: Write) -> fusion.Range:
-    """Lowest and highest cache word a write covers."""
-    words = write.words
-    if isinstance(words, slice):
-        return words.start, words.stop - 1
-    return int(words.min()), int(words.max())
-
-
 def _named(exc: ProgramError, unit: Unit, index: int, ins: Instruction) -> ProgramError:
     """``exc`` naming the instruction that raised it (as it is if it names one already)."""
     if exc.unit is not None:
@@ -151,7 +137,7 @@ class _Engine:
         self.refs: list[tuple[Unit, int]] = []  # by step
         self.actions: list[int] = []
         self.events: list[Event] = []
-        self.written: dict[int, list[fusion.Range]] = {}  # by step: the cache words its writes covered
+        self.written: dict[int, list[fusion.Words]] = {}  # by step: the cache words its writes covered
 
     def run(self) -> Schedule:
         while (choice := self._next()) is not None:
@@ -249,7 +235,7 @@ class _Engine:
             writes = self.writes[step]
             if writes:
                 _apply(writes, self.state)
-                self.written[step] = [_words(w) for w in writes if w.target == CACHE and _count(w.words)]
+                self.written[step] = [w.words for w in writes if w.target == CACHE and len(w.values)]
             self.writes[step] = None
 
     def _deadlock_message(self) -> str:

@@ -9,13 +9,15 @@ cache at once (no copies and no bookkeeping per K tile).  Sums that do not quali
 
 Qualifying: the sum starts with a GEMM that does not accumulate, every further GEMM accumulates into the
 same rows and columns, no other ME instruction touches those rows meanwhile, and a DRAIN reads exactly
-them.  Reads and writes are compared as word ranges (lowest to highest word), which can only refuse a sum
-that would have been fine.
+them.  A write is compared with the words each GEMM read (by range, then address by address where the
+range overlaps a pattern that skips words) and with each tile's words.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from pytpu.isa.base import Instruction
 from pytpu.isa.layouts import weight_tile_words
@@ -24,6 +26,9 @@ from pytpu.isa.pattern import Pattern
 
 Range = tuple[int, int]
 """Lowest and highest cache word (inclusive)."""
+
+Words = slice | np.ndarray
+"""Cache words a write covered: a slice of consecutive words or their addresses (``Write.words``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,16 +86,16 @@ class _Sum:
     m: int
     gemms: list[int] = field(default_factory=list)
     terms: list[Term] = field(default_factory=list)
-    reads: list[Range] = field(default_factory=list)
+    reads: list[tuple[Range, Pattern | None]] = field(default_factory=list)  # the pattern if not every word
     valid: bool = True
 
     def overlaps(self, start: int, n: int) -> bool:
         return start < self.start + self.n and self.start < start + n
 
 
-def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, list[Range]], cwl: int) -> Plan:
+def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, list[Words]], cwl: int) -> Plan:
     """The plan for a recorded run: ``steps[i]`` is the i-th instruction executed, ``actions`` the recorded
-    order (``~i``: step i's writes land) and ``writes[i]`` the cache ranges step i's writes covered."""
+    order (``~i``: step i's writes land) and ``writes[i]`` the cache words step i's writes covered."""
     buffers: dict[int, _Load] = {}
     loads: list[_Load] = []
     sums: list[_Sum] = []
@@ -98,18 +103,19 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
     fused: set[int] = set()
     for action in actions:
         if action < 0:
-            for lo, hi in writes.get(~action, ()):
+            for words in writes.get(~action, ()):
+                lo, hi = _range(words)
                 for load in buffers.values():
                     if load.words[0] <= hi and lo <= load.words[1]:
                         load.dirty = True
                 for rows in sums:
-                    if any(a <= hi and lo <= b for a, b in rows.reads):
+                    if rows.valid and any(_touches(read, words, lo, hi) for read in rows.reads):
                         rows.valid = False
             continue
         ins = steps[action]
         if isinstance(ins, LoadWeights):
-            words = (ins.addr, ins.addr + weight_tile_words(ins.k, ins.m, cwl) - 1)
-            buffers[ins.buf] = _Load(action, ins.addr, ins.k, ins.m, words)
+            tile = (ins.addr, ins.addr + weight_tile_words(ins.k, ins.m, cwl) - 1)
+            buffers[ins.buf] = _Load(action, ins.addr, ins.k, ins.m, tile)
             loads.append(buffers[ins.buf])
         elif isinstance(ins, Gemm):
             _gemm(action, ins, buffers.get(ins.buf), sums, cwl)
@@ -154,4 +160,24 @@ def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum], cwl: int) 
         return
     rows.gemms.append(step)
     rows.terms.append(_term(ins, load.addr, cwl))
-    rows.reads += [ins.x.span(), load.words]
+    rows.reads += [(ins.x.span(), None if ins.x.is_run() else ins.x), (load.words, None)]
+
+
+def _range(words: Words) -> Range:
+    if isinstance(words, slice):
+        return words.start, words.stop - 1
+    return int(words.min()), int(words.max())
+
+
+def _touches(read: tuple[Range, Pattern | None], words: Words, lo: int, hi: int) -> bool:
+    """Whether a write of ``words`` (from ``lo`` to ``hi``) lands on a word of the read: its range first, then,
+    for a pattern that skips words (a convolution reading one word of each pixel), its addresses."""
+    (a, b), pattern = read
+    if b < lo or hi < a:
+        return False
+    if pattern is None:
+        return True
+    addresses = pattern.addresses()
+    if isinstance(words, slice):
+        return bool(np.any((addresses >= words.start) & (addresses < words.stop)))
+    return bool(np.isin(addresses, words).any())
