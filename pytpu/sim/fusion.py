@@ -23,6 +23,7 @@ from pytpu.isa.base import Instruction
 from pytpu.isa.layouts import weight_tile_words
 from pytpu.isa.me import Drain, Gemm, LoadWeights
 from pytpu.isa.pattern import Pattern
+from pytpu.sim.accumulators import EXACT_FLOAT32_TERMS
 
 Range = tuple[int, int]
 """Lowest and highest cache word (inclusive)."""
@@ -33,7 +34,8 @@ Words = slice | np.ndarray
 
 @dataclass(frozen=True, slots=True)
 class Term:
-    """One GEMM of a formed sum: rows ``x`` (bytes ``off..off+k``) times the K x M tile at word ``tile``.
+    """One GEMM (or several merged) of a formed sum: rows ``x`` (bytes ``off..off+k``) times the K x M tile at
+    word ``tile``.
 
     ``shape``, ``strides`` and ``start`` place the rows in the cache's bytes as a strided view (``shape`` is
     empty when a stride is negative: the rows are gathered instead).
@@ -123,7 +125,7 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
             n = ins.dst.count
             for rows in [r for r in sums if r.overlaps(ins.acc, n)]:
                 if rows.valid and (rows.start, rows.n, rows.m) == (ins.acc, n, ins.m):
-                    formed[action] = FormedSum(ins, rows.start, rows.n, rows.m, tuple(rows.terms))
+                    formed[action] = FormedSum(ins, rows.start, rows.n, rows.m, _merged(rows.terms, cwl))
                     fused.update(rows.gemms)
                 sums.remove(rows)
     skipped = fused | {load.step for load in loads if load.gemms and all(g in fused for g in load.gemms)}
@@ -161,6 +163,33 @@ def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum], cwl: int) 
     rows.gemms.append(step)
     rows.terms.append(_term(ins, load.addr, cwl))
     rows.reads += [(ins.x.span(), None if ins.x.is_run() else ins.x), (load.words, None)]
+
+
+def _merged(terms: list[Term], cwl: int) -> tuple[Term, ...]:
+    """``terms`` with each run of neighbours merged into one term: the next K tile of the same rows in the next
+    bytes of each row (a convolution's channel words of a pixel) times the next tile in the next words
+    (whole words, so its bytes follow on), up to what one float32 sum holds.  One view and one cast then
+    replace several."""
+    out: list[Term] = []
+    for term in terms:
+        last = out[-1] if out else None
+        if (
+            last is not None
+            and last.shape
+            and term.shape
+            and last.shape[:-1] == term.shape[:-1]
+            and last.strides == term.strides
+            and term.start == last.start + last.k
+            and term.m == last.m
+            and (last.k * last.m) % cwl == 0
+            and term.tile == last.tile + last.k * last.m // cwl
+            and last.k + term.k <= EXACT_FLOAT32_TERMS
+        ):
+            k = last.k + term.k
+            out[-1] = Term(last.x, last.off, k, last.tile, last.m, (*last.shape[:-1], k), last.strides, last.start)
+        else:
+            out.append(term)
+    return tuple(out)
 
 
 def _range(words: Words) -> Range:
