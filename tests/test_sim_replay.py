@@ -71,7 +71,11 @@ def test_shared_constants_are_read_in_place_and_copied_on_write() -> None:
     assert np.array_equal(memory.read_bytes(start, data.size), data)
     assert memory.read_run(5700, 1).reshape(-1)[77:].tolist() == [0] * 51  # the last word's tail reads as zeros
     before = data.copy()
+    in_page = memory.read_run(1400, 200)  # words of one shared page: read in place, and they never change
+    assert not in_page.flags.writeable and np.array_equal(in_page.reshape(-1), data[700 * cwl : 900 * cwl])
+    assert memory.read_bytes(1400 * cwl, 5).flags.writeable  # what a host reads is its own copy
     memory.write(np.array([1500, 3000]), np.full((2, cwl), 9, np.int8))  # inside shared pages
+    assert np.array_equal(in_page.reshape(-1), data[700 * cwl : 900 * cwl])  # the page was copied first
     memory.write(slice(800, 801), np.full((1, cwl), 7, np.int8))
     assert np.array_equal(data, before)  # the caller's array is not written
     after = memory.read_run(700, 5001).reshape(-1)[: data.size]

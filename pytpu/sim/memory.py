@@ -50,11 +50,20 @@ class SparseMemory:
             store[words[sel] & (_PAGE_WORDS - 1)] = values[sel]
 
     def read_run(self, first: int, count: int) -> np.ndarray:
-        """``count`` consecutive words from word ``first``, page by page."""
-        out = np.zeros((count, self.cwl), dtype=np.int8)
-        for page, lo, hi, at in _pieces(first, count):
+        """``count`` consecutive words from word ``first``, page by page (a view, not a copy, when they lie in
+        one shared page: its words never change, a write copies the page)."""
+        pieces = list(_pieces(first, count))
+        if len(pieces) == 1:
+            page, lo, hi, _ = pieces[0]
             store = self._pages.get(page)
-            if store is not None:
+            if store is not None and not store.flags.writeable:
+                return store[lo:hi]
+        out = np.empty((count, self.cwl), dtype=np.int8)
+        for page, lo, hi, at in pieces:
+            store = self._pages.get(page)
+            if store is None:
+                out[at : at + hi - lo] = 0
+            else:
                 out[at : at + hi - lo] = store[lo:hi]
         return out
 
@@ -104,7 +113,8 @@ class SparseMemory:
         """``nbytes`` bytes (int8) from a word-aligned address."""
         first = byte_address // self.cwl
         words = -(-nbytes // self.cwl)
-        return self.read_run(first, words).reshape(-1)[:nbytes]
+        out = self.read_run(first, words)
+        return (out if out.flags.writeable else out.copy()).reshape(-1)[:nbytes]  # the caller's own bytes
 
     @property
     def bytes_allocated(self) -> int:
