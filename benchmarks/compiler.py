@@ -11,10 +11,11 @@ is reported as an error, never timed.
 
 Per model: MACs and weight bytes (int8 weights + int32 biases, as ``tpu_compiler.t_min`` counts them), and per
 (preset, batch): compile time, simulated latency (``execution_time_us``), T_min at that batch and the ratio,
-per-unit utilisation (busy time / execution time), the simulator's wall time for an inference (the best of
-a few runs after the first: the static checker runs once per program, as when a runtime loads it, and later
-runs replay the first one's schedule) beside onnxruntime's float time on the same model and batch (the best of
-a few runs: on a shared machine the least disturbed run is the steadiest measure of either). Ablation rows, for
+per-unit utilisation (busy time / execution time), the simulator's wall time for an inference (after the
+first run: the static checker runs once per program, as when a runtime loads it, and later runs replay the
+first one's schedule) beside onnxruntime's float time on the same model and batch, the two timed alternately
+and each the best of a few runs (a shared machine's speed drifts by tens of percent over minutes: timed side
+by side, both see the same machine, and the least disturbed run is the steadiest measure). Ablation rows, for
 every field where the presets differ and at every batch: ``O1+field`` compiles O1 with that field set to O5's value
 (``dataclasses.replace``), ``O5-field`` O5 with that field set back to O1's (what the field is worth among the
 others: several act only together, e.g. the weight stream needs ``PARALLEL``). A row marked ``same program``
@@ -34,6 +35,7 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import tensorflow as tf
-from convert import best_seconds  # benchmarks/ is on sys.path when this script runs
+from convert import best_seconds, paired_best_seconds  # benchmarks/ is on sys.path when this script runs
 
 from dnn_quant import RegularModel
 from onnx_direct import onnx_to_tf
@@ -131,20 +133,30 @@ class Prepared:
     def expected(self, batch: int) -> dict[str, np.ndarray]:
         return {o: np.concatenate([self.golden[i % len(self.golden)][o] for i in range(batch)]) for o in self.outputs}
 
-    def ort_seconds(self, batch: int, repeats: int) -> float:
-        """onnxruntime's float time for one inference of ``batch`` samples (batch-1 runs if its batch is fixed)."""
+    def ort_inference(self, batch: int) -> Callable[[], Any]:
+        """One onnxruntime float inference of ``batch`` samples (batch-1 runs if the model's batch is fixed)."""
         x = self.batch(batch)
         try:
-            return best_seconds(lambda: self.session.run(self.outputs, {self.source: x}), repeats)
+            self.session.run(self.outputs, {self.source: x})
         except Exception:  # a model exported with batch 1 fixed
-            return best_seconds(lambda: [self.session.run(self.outputs, {self.source: s[None]}) for s in x], repeats)
+            return lambda: [self.session.run(self.outputs, {self.source: s[None]}) for s in x]
+        return lambda: self.session.run(self.outputs, {self.source: x})
 
 
-SIM_REPEATS = 3
+SIM_ROUNDS = 3
+"""Rounds of the simulator's and onnxruntime's inferences, timed alternately (the best of each is kept)."""
+PAUSE_S = 0.3
+"""Pause before each timed inference: BLAS and onnxruntime worker threads spin for up to ~0.1 s after their
+work, and one timed within that slows the other (onnxruntime's ResNet-50 by up to 2x)."""
 
 
-def run_program(prepared: Prepared, params: CompileParameters, batch: int) -> tuple[dict[str, Any], bytes]:
-    """Compile, execute once, check bit-exactness; the row's measurements and the program's bytes."""
+def run_program(
+    prepared: Prepared, params: CompileParameters, batch: int, rounds: int, beside_ort: bool
+) -> tuple[dict[str, Any], bytes]:
+    """Compile, execute once, check bit-exactness; the row's measurements and the program's bytes.
+
+    ``beside_ort``: time onnxruntime's inference alternately with the simulator's (else the simulator alone).
+    """
     prepared.network.set_batch(batch)
     started = time.perf_counter()
     executable, descriptions = compiler.compile_(HW, prepared.network, params)
@@ -153,8 +165,14 @@ def run_program(prepared: Prepared, params: CompileParameters, batch: int) -> tu
     names = prepared.program_names
     inputs = {names[prepared.source]: prepared.batch(batch)}
     result = model_execute(executable, descriptions, inputs)  # the first run also checks the program
-    # Later runs of the program, timed as onnxruntime's: the best of a few (the least disturbed by other work).
-    sim_s = best_seconds(lambda: model_execute(executable, descriptions, inputs), SIM_REPEATS)
+    # Later runs of the program (and onnxruntime's float inference, alternately): the best of each.
+    simulate = lambda: model_execute(executable, descriptions, inputs)  # noqa: E731
+    ort_s: float | None = None
+    if beside_ort:
+        sim_s, ort_s = paired_best_seconds(simulate, prepared.ort_inference(batch), rounds, PAUSE_S)
+    else:
+        time.sleep(PAUSE_S)
+        sim_s = best_seconds(simulate, rounds)
     expected = prepared.expected(batch)
     for name, want in expected.items():
         got = result.output_codes[names[name]].reshape(want.shape)
@@ -167,7 +185,10 @@ def run_program(prepared: Prepared, params: CompileParameters, batch: int) -> tu
             )
     latency = result.execution_time_us
     busy = {unit: 100.0 * us / latency for unit, us in result.unit_busy_us.items()}
-    return {"compile_s": compile_s, "latency_us": latency, "busy_pct": busy, "sim_wall_s": sim_s}, program
+    measured = {"compile_s": compile_s, "latency_us": latency, "busy_pct": busy, "sim_wall_s": sim_s}
+    if ort_s is not None:
+        measured["ort_s"] = ort_s
+    return measured, program
 
 
 def _error(exc: BaseException) -> str:
@@ -175,7 +196,7 @@ def _error(exc: BaseException) -> str:
     return text if len(text) < 400 else text[:400] + "..."
 
 
-def benchmark(name: str, batches: list[int], ablation: bool, ort_repeats: int) -> dict[str, Any]:
+def benchmark(name: str, batches: list[int], ablation: bool, rounds: int) -> dict[str, Any]:
     entry = ZOO[MODELS[name]]
     row: dict[str, Any] = {"model": name, "zoo": entry.name, "configs": []}
     try:
@@ -203,8 +224,8 @@ def benchmark(name: str, batches: list[int], ablation: bool, ort_repeats: int) -
     if renamed:
         row["program_names"] = renamed
     print_model(row)
-    ort_s = {b: prepared.ort_seconds(b, ort_repeats) for b in batches}
     programs: dict[tuple[str, int], bytes] = {}
+    ort_s: dict[int, float] = {}  # onnxruntime's float time per batch, the best timed beside a preset
     jobs: list[tuple[str, CompileParameters, int]] = [(p, PRESETS[p], b) for b in batches for p in PRESETS]
     if ablation:
         ablated = [(f"O1+{f}", dataclasses.replace(O1, **{f: getattr(O5, f)})) for f in ABLATED_FIELDS]
@@ -219,10 +240,9 @@ def benchmark(name: str, batches: list[int], ablation: bool, ort_repeats: int) -
             "batch": batch,
             "t_min_us": bound_us,
             "t_min_bound": bound.bound,
-            "ort_s": ort_s.get(batch),
         }
         try:
-            measured, program = run_program(prepared, params, batch)
+            measured, program = run_program(prepared, params, batch, rounds, config in PRESETS)
         except Exception as exc:  # a compiler failure is recorded, the run goes on
             record["error"] = _error(exc)
             row["configs"].append(record)
@@ -234,8 +254,11 @@ def benchmark(name: str, batches: list[int], ablation: bool, ort_repeats: int) -
             record[f"same_program_as_{config[:2].lower()}"] = program == programs[config[:2], batch]
         record.update(measured)
         record["ratio"] = measured["latency_us"] / bound_us
-        if record["ort_s"]:
-            record["sim_over_ort"] = measured["sim_wall_s"] / record["ort_s"]
+        if config in PRESETS:  # onnxruntime is timed beside the presets; an ablation row beside its batch's
+            ort_s[batch] = measured.pop("ort_s")
+        if batch in ort_s:
+            record["ort_s"] = ort_s[batch]
+            record["sim_over_ort"] = measured["sim_wall_s"] / ort_s[batch]
         row["configs"].append(record)
         print_config(record)
     return row
@@ -349,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         default="default",
         help=f"models with ablation rows: default {', '.join(ABLATION_DEFAULT)}; all; none",
     )
-    parser.add_argument("--quick", action="store_true", help="batch 1 only, no ablation, fewer onnxruntime runs")
+    parser.add_argument("--quick", action="store_true", help="batch 1 only, no ablation, fewer timed rounds")
     parser.add_argument("--json", metavar="PATH", help="write the rows and targets as JSON")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.models) - set(MODELS))
@@ -359,14 +382,14 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("batches must be at least 1")
     batches = [1] if args.quick else sorted(set(args.batches))
     ablation = "none" if args.quick else args.ablation
-    ort_repeats = 3 if args.quick else 7
+    rounds = 2 if args.quick else SIM_ROUNDS
     print(f"{HW.name}; ablation fields (O1 with one O5 value, O5 with one O1 value): {', '.join(ABLATED_FIELDS)}")
     started = time.perf_counter()
     rows = []
     for name in args.models:
         with_ablation = ablation == "all" or (ablation == "default" and name in ABLATION_DEFAULT)
         model_started = time.perf_counter()
-        row = benchmark(name, batches, with_ablation, ort_repeats)
+        row = benchmark(name, batches, with_ablation, rounds)
         row["wall_s"] = time.perf_counter() - model_started
         rows.append(row)
         if args.json:

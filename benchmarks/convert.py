@@ -51,6 +51,23 @@ def best_seconds(fn: Any, repeats: int = _REPEATS) -> float:
     return min(_timed(fn, repeats))
 
 
+def paired_best_seconds(a: Any, b: Any, rounds: int, pause_s: float = 0.05) -> tuple[float, float]:
+    """The shortest of ``rounds`` timed calls of ``a`` and of ``b``, timed alternately (a, b, a, b, ...) after
+    one untimed call each, so that both see the machine at the same speed (a shared machine's drifts by
+    tens of percent over minutes).  Each call starts after a pause, once the other's worker threads (which
+    spin a while after their work) have gone idle."""
+    a()
+    b()
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(rounds):
+        for fn, out in ((a, times[0]), (b, times[1])):
+            time.sleep(pause_s)
+            started = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - started)
+    return min(times[0]), min(times[1])
+
+
 def median_seconds(fn: Any, repeats: int = _REPEATS) -> float:
     """The median of ``repeats`` timed calls of ``fn`` after one untimed call."""
     return float(np.median(_timed(fn, repeats)))
