@@ -51,7 +51,7 @@ def best_seconds(fn: Any, repeats: int = _REPEATS) -> float:
     return min(_timed(fn, repeats))
 
 
-def paired_best_seconds(a: Any, b: Any, rounds: int, pause_s: float = 0.05) -> tuple[float, float]:
+def paired_best_seconds(a: Any, b: Any, rounds: int, pause_s: float) -> tuple[float, float]:
     """The shortest of ``rounds`` timed calls of ``a`` and of ``b``, timed alternately (a, b, a, b, ...) after
     one untimed call each, so that both see the machine at the same speed (a shared machine's drifts by
     tens of percent over minutes).  Each call starts after a pause, once the other's worker threads (which

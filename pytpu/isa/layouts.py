@@ -34,10 +34,6 @@ def pack_weight_tile(tile: np.ndarray, cwl: int) -> np.ndarray:
     return to_words(np.asarray(tile, dtype=np.int8), cwl)
 
 
-def unpack_weight_tile(words: np.ndarray, k: int, m: int) -> np.ndarray:
-    return np.ascontiguousarray(words).reshape(-1)[: k * m].reshape(k, m)
-
-
 def weight_tile_at(memory: np.ndarray, word: int, k: int, m: int) -> np.ndarray:
     """The K x M tile stored from word ``word`` of ``memory`` (C-contiguous words), as a view of it."""
     return np.ndarray((k, m), np.int8, memory, word * memory.shape[1])

@@ -119,7 +119,7 @@ class Accumulators:
         terms = list(zip(pending.xs, pending.ws, pending.diagonals, strict=True))
         chunks = _lanewise_chunks([(x, d) for x, _, d in terms if d is not None], pending.n, pending.m)
         dense = [(x, w) for x, w, d in terms if d is None]
-        chunks += _chunks([x for x, _ in dense], [w for _, w in dense])
+        chunks += _chunks([x for x, _ in dense], [w for _, w in dense], pending.n)
         if len(chunks) == 1:
             if pending.onto:
                 rows += chunks[0].astype(np.int32)  # int32 wraps like the hardware's accumulators
@@ -162,8 +162,9 @@ def _side_by_side(xs: list[np.ndarray], n: int, depth: int) -> np.ndarray:
     return out
 
 
-def _chunks(xs: list[np.ndarray], ws: list[np.ndarray]) -> list[np.ndarray]:
-    """Products of consecutive terms, each over at most EXACT_FLOAT32_TERMS inputs summed in one matmul."""
+def _chunks(xs: list[np.ndarray], ws: list[np.ndarray], n: int) -> list[np.ndarray]:
+    """Products of consecutive terms (``n`` rows each), each over at most EXACT_FLOAT32_TERMS inputs summed in one
+    matmul."""
     out: list[np.ndarray] = []
     i = 0
     while i < len(xs):
@@ -175,7 +176,7 @@ def _chunks(xs: list[np.ndarray], ws: list[np.ndarray]) -> list[np.ndarray]:
         while j < len(xs) and depth + xs[j].shape[-1] <= EXACT_FLOAT32_TERMS:
             depth += xs[j].shape[-1]
             j += 1
-        x = _side_by_side(xs[i:j], xs[i].size // xs[i].shape[-1], depth)
+        x = _side_by_side(xs[i:j], n, depth)
         out.append(matmul(x, np.concatenate(ws[i:j], axis=0, dtype=np.float32)))
         i = j
     return out

@@ -99,8 +99,8 @@ def replay(program: Program, schedule: Schedule, state: DeviceState) -> None:
             raise _named(exc, unit, index, program.streams[unit][index]) from None
 
 
-def _apply(writes: list[Write] | None, state: DeviceState) -> None:
-    for write in writes or ():
+def _apply(writes: list[Write], state: DeviceState) -> None:
+    for write in writes:
         write.apply(state)
 
 

@@ -7,13 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 from pytpu.errors import ProgramError
-from pytpu.isa.layouts import (
-    output_stage_words,
-    unpack_output_stage,
-    unpack_weight_tile,
-    weight_tile_at,
-    weight_tile_words,
-)
+from pytpu.isa.layouts import output_stage_words, unpack_output_stage, weight_tile_at
 from pytpu.isa.me import Drain, Gemm, LoadWeights
 from pytpu.sim.arith import OutputStage
 from pytpu.sim.fusion import FormedSum
@@ -23,8 +17,7 @@ from pytpu.sim.state import CACHE, DeviceState, WeightTile, Write
 
 @semantics(LoadWeights)
 def load_weights(ins: LoadWeights, state: DeviceState) -> list[Write]:
-    words = state.cache[ins.addr : ins.addr + weight_tile_words(ins.k, ins.m, state.lim.cwl)]
-    codes = unpack_weight_tile(words, ins.k, ins.m).copy()  # a view of the cache words until copied
+    codes = weight_tile_at(state.cache, ins.addr, ins.k, ins.m).copy()  # a view of the cache until copied
     state.weights[ins.buf] = WeightTile(ins.k, ins.m, codes, _diagonal(codes))
     return []
 
