@@ -17,7 +17,7 @@ from pytpu.isa.layouts import pack_output_stage, pack_weight_tile, weight_tile_w
 from pytpu.isa.me import Drain as DrainInstruction
 from pytpu.sim import Simulator
 from pytpu.sim.engine import Schedule, recorded
-from pytpu.sim.fusion import FormedSum
+from pytpu.sim.fusion import FormedSum, SharedRows
 from tests.tpu_reference import requantize
 
 HW = TPU_128x128_PARAMS
@@ -154,3 +154,95 @@ def test_a_write_between_the_words_a_gemm_reads_does_not_keep_its_sum_step_by_st
         replay[:N, :M], requantize(acc + bias, mult.astype(np.int64), shift.astype(np.int64), 0, -128, 127)
     )
     assert len(_formed(schedule)) == 1
+
+
+W2_AT = 700  # the second output tile's two K tiles
+
+
+def _shared_program(overwrite: str | None = None) -> Program:
+    """Two output tiles of the same rows: (x0 x1) @ (w0; w1) drained to OUT_AT, then (x0 x1) @ (v0; v1) to
+    OUT2_AT.  ``overwrite`` names what a FILL overwrites after the first DRAIN: "tile" the second output
+    tile's first K tile (before its LOADW), "x" the rows (before the second tile's GEMMs)."""
+    b = ProgramBuilder()
+    for k_tile in range(2):
+        b.emit(Unit.ME, LoadWeights(buf=k_tile, addr=W_AT + k_tile * TILE_WORDS, k=K, m=M))
+        b.emit(Unit.ME, Gemm(buf=k_tile, x=_rows(k_tile), off=0, k=K, m=M, acc=0, accumulate=k_tile))
+    first = b.emit(Unit.ME, _drain(OUT_AT))
+    after = []
+    if overwrite == "tile":
+        after = [b.emit(Unit.EWP, Fill(dst=Pattern.contiguous(W2_AT, 4), value=3, off=0, len=CWL), after=[first])]
+    elif overwrite == "x":
+        after = [b.emit(Unit.EWP, Fill(dst=_rows(1), value=-7, off=0, len=CWL), after=[first])]
+    for k_tile in range(2):
+        b.emit(Unit.ME, LoadWeights(buf=k_tile, addr=W2_AT + k_tile * TILE_WORDS, k=K, m=M), after=after)
+        b.emit(Unit.ME, Gemm(buf=k_tile, x=_rows(k_tile), off=0, k=K, m=M, acc=0, accumulate=k_tile))
+    b.emit(Unit.ME, _drain(OUT2_AT))
+    return b.build()
+
+
+def _shared_twice(program: Program, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, Schedule]:
+    """``_twice`` with the second output tile's weights ``v`` in the cache too."""
+    data = _data()
+    outputs = []
+    for _ in range(2):
+        sim = _simulator(*data)
+        sim.write_cache(W2_AT, pack_weight_tile(v[:K], CWL))
+        sim.write_cache(W2_AT + TILE_WORDS, pack_weight_tile(v[K:], CWL))
+        sim.run(program)
+        outputs.append(_outputs(sim))
+    schedule = recorded(program, HW)
+    assert schedule is not None
+    return outputs[0], outputs[1], schedule
+
+
+def _shared(schedule: Schedule) -> list[SharedRows]:
+    return [argument for _, argument in schedule.calls if isinstance(argument, SharedRows)]
+
+
+def test_drains_of_the_same_rows_form_their_products_at_once() -> None:
+    v = np.random.default_rng(5).integers(-128, 128, (2 * K, M), dtype=np.int8)
+    run, replay, schedule = _shared_twice(_shared_program(), v)
+    assert np.array_equal(run, replay)
+    x, w, bias, mult, shift = _data()
+    assert np.array_equal(replay[:N, :M], _expected(x, w, bias, mult, shift))
+    assert np.array_equal(replay[N:, :M], _expected(x, v, bias, mult, shift))
+    (shared,) = _shared(schedule)
+    assert len(shared.members) == 2 and shared.members[1].ahead
+    assert len(_skipped(schedule)) == 8  # every LOADW and GEMM
+
+
+@pytest.mark.parametrize("overwrite", ["tile", "x"])
+def test_drains_of_rows_or_tiles_overwritten_after_the_first_form_their_own(overwrite: str) -> None:
+    """A FILL after the first DRAIN changes what the second output tile's GEMMs read: forming its product at the
+    first DRAIN would read the old words."""
+    v = np.random.default_rng(5).integers(-128, 128, (2 * K, M), dtype=np.int8)
+    run, replay, schedule = _shared_twice(_shared_program(overwrite), v)
+    assert np.array_equal(run, replay)
+    x, _, bias, mult, shift = _data()
+    if overwrite == "tile":
+        v = v.copy()
+        v.reshape(-1)[: 4 * CWL] = 3  # the first 4 words of the packed tile: its first 4 * CWL bytes, row-major
+    else:
+        x = x.copy()
+        x[N:] = -7
+    assert np.array_equal(replay[N:, :M], _expected(x, v, bias, mult, shift))
+    assert _shared(schedule) == [] and len(_formed(schedule)) == 2
+
+
+def test_a_sum_whose_rows_are_overwritten_after_its_last_gemm_is_formed_there() -> None:
+    """A FILL of the rows after the last GEMM and before the DRAIN (padding the next band reuses): the sum is
+    formed at the last GEMM, from the words as the GEMMs read them."""
+    b = ProgramBuilder()
+    b.emit(Unit.ME, LoadWeights(buf=0, addr=W_AT, k=K, m=M))
+    b.emit(Unit.ME, Gemm(buf=0, x=_rows(0), off=0, k=K, m=M, acc=0, accumulate=0))
+    b.emit(Unit.ME, LoadWeights(buf=1, addr=W_AT + TILE_WORDS, k=K, m=M))
+    last = b.emit(Unit.ME, Gemm(buf=1, x=_rows(1), off=0, k=K, m=M, acc=0, accumulate=1))
+    fill = b.emit(Unit.EWP, Fill(dst=_rows(0), value=5, off=0, len=CWL), after=[last])
+    b.emit(Unit.ME, _drain(OUT_AT), after=[fill])
+    program = b.build()
+    run, replay, schedule = _twice(program)
+    assert np.array_equal(run, replay)
+    assert np.array_equal(replay[:N, :M], _expected(*_data()))
+    (early,) = [a for _, a in schedule.calls if isinstance(a, FormedSum) and a.early]
+    steps = [program.streams[unit][index] for unit, index in schedule.refs]
+    assert isinstance(steps[early.step], Gemm) and len(_skipped(schedule)) == 3  # the last GEMM forms the sum

@@ -103,11 +103,13 @@ def test_pattern_index_is_a_slice_exactly_for_runs(pattern: Pattern, run: bool) 
     assert np.array_equal(np.arange(100)[index], pattern.addresses())
 
 
-def _requantize_exactly(v: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, zo: int) -> np.ndarray:
+def _requantize_exactly(
+    v: np.ndarray, bias: np.ndarray, mult: np.ndarray, shift: np.ndarray, zo: int, lo: int = -128, hi: int = 127
+) -> np.ndarray:
     total = (v.astype(object) + bias.astype(object)) * mult.astype(object)  # Python integers: no overflow
     half = np.array([(1 << (int(s) - 1)) if s else 0 for s in shift], dtype=object)
     shifted = (total + half) // np.array([1 << int(s) for s in shift], dtype=object)  # floor, as >> is
-    return np.clip((shifted + zo).astype(np.int64), -128, 127).astype(np.int8)
+    return np.clip((shifted + zo).astype(np.int64), lo, hi).astype(np.int8)
 
 
 @pytest.mark.parametrize("magnitude", [8, 20, 31])
@@ -123,3 +125,23 @@ def test_output_stage_is_exact_in_float64_and_int64(magnitude: int) -> None:
         zo = int(rng.integers(-128, 128))
         got = requantize_sum(v, bias, mult, shift, zo, -128, 127)
         assert np.array_equal(got, _requantize_exactly(v, bias, mult, shift, zo))
+
+
+@pytest.mark.parametrize("magnitude", [8, 16, 24])
+def test_output_stage_clamps_to_any_range_exactly(magnitude: int) -> None:
+    # Activations clamp to part of the int8 range (a ReLU's lo is its zero point, ReLU6's hi below 127);
+    # the shifts keep y within a few hundred, around the clamps, where floor and clamp interact.
+    rng = np.random.default_rng(100 + magnitude)
+    inside = 0
+    for _ in range(20):
+        v = rng.integers(-(2**magnitude), 2**magnitude, (4000, 5)).astype(np.int32)
+        bias = rng.integers(-(2**magnitude), 2**magnitude, 5)
+        mult = rng.integers(1 << 29, 1 << 31, 5) * rng.choice([-1, 1], 5)
+        shift = rng.integers(magnitude + 21, magnitude + 26, 5)
+        lo, hi = int(rng.integers(-128, 0)), int(rng.integers(1, 128))
+        zo = int(rng.integers(-128, 128))
+        got = requantize_sum(v, bias, mult, shift, zo, lo, hi)
+        expected = _requantize_exactly(v, bias, mult, shift, zo, lo, hi)
+        assert np.array_equal(got, expected)
+        inside += np.count_nonzero((expected > lo) & (expected < hi))
+    assert inside > 20 * v.size // 10  # most codes not clamped: the test sees floor at work

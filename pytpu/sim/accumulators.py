@@ -101,35 +101,44 @@ class Accumulators:
             self._settle(pending)
         return self._acc
 
-    def form(
-        self, start: int, n: int, m: int, xs: list[np.ndarray], ws: list[np.ndarray], diagonals: list[np.ndarray | None]
-    ) -> None:
-        """``acc[start:start+n, :m] = sum(x @ w)`` over the terms at once, as the GEMMs would have left it (any
-        sum pending on these rows is formed first).  The arrays are read now and may be views; an ``x`` may have
-        more than two axes, its leading ones being the rows in row-major order."""
+    def set(self, start: int, n: int, m: int, values: np.ndarray) -> None:
+        """``acc[start:start+n, :m] = values``, an integer-valued sum from :func:`summed` (any sum pending on these
+        rows is formed first, then overwritten: as GEMMs that do not accumulate would leave them)."""
         self.read(start, n, m)
-        self._form(_Sum(start, n, m, False, xs, ws, diagonals))
+        _store(self._acc[start : start + n, :m], values, onto=False)
 
     def _settle(self, pending: _Sum) -> None:
         self._pending.remove(pending)
-        self._form(pending)
-
-    def _form(self, pending: _Sum) -> None:
         rows = self._acc[pending.start : pending.start + pending.n, : pending.m]
-        terms = list(zip(pending.xs, pending.ws, pending.diagonals, strict=True))
-        chunks = _lanewise_chunks([(x, d) for x, _, d in terms if d is not None], pending.n, pending.m)
-        dense = [(x, w) for x, w, d in terms if d is None]
-        chunks += _chunks([x for x, _ in dense], [w for _, w in dense], pending.n)
-        if len(chunks) == 1:
-            if pending.onto:
-                rows += chunks[0].astype(np.int32)  # int32 wraps like the hardware's accumulators
-            else:  # an integer of at most 2^24 in magnitude: exact in int32
-                np.copyto(rows, chunks[0], casting="unsafe")
-            return
-        total = sum((c.astype(np.int64) for c in chunks), np.zeros(rows.shape, dtype=np.int64))
-        if pending.onto:
-            total += rows
-        rows[...] = total.astype(np.int32)  # wraps modulo 2^32
+        _store(rows, summed(pending.n, pending.m, pending.xs, pending.ws, pending.diagonals), pending.onto)
+
+
+def summed(
+    n: int, m: int, xs: list[np.ndarray], ws: list[np.ndarray], diagonals: list[np.ndarray | None]
+) -> np.ndarray:
+    """``sum(x @ w)`` over the terms (``n x m``): float32 holding integers if one exact float32 sum took it all,
+    else int64.  Each ``x`` is int8 ``n x k`` or a view whose leading axes are the rows in row-major order, each
+    ``w`` an int8 ``k x m`` tile; a diagonal, when given, is its tile's (see :meth:`Accumulators.gemm`)."""
+    terms = list(zip(xs, ws, diagonals, strict=True))
+    chunks = _lanewise_chunks([(x, d) for x, _, d in terms if d is not None], n, m)
+    dense = [(x, w) for x, w, d in terms if d is None]
+    chunks += _chunks([x for x, _ in dense], [w for _, w in dense], n)
+    if len(chunks) == 1:
+        return chunks[0]
+    return sum((c.astype(np.int64) for c in chunks), np.zeros((n, m), dtype=np.int64))
+
+
+def _store(rows: np.ndarray, values: np.ndarray, onto: bool) -> None:
+    """``rows (+)= values`` in int32, wrapping like the hardware's accumulators (``values`` is not changed)."""
+    if values.dtype == np.float32:  # integers of at most 2^24 in magnitude: exact in int32
+        if onto:
+            rows += values.astype(np.int32)
+        else:
+            np.copyto(rows, values, casting="unsafe")
+    elif onto:
+        rows[...] = (values + rows).astype(np.int32)  # wraps modulo 2^32
+    else:
+        rows[...] = values.astype(np.int32)
 
 
 def _rows(x: np.ndarray) -> np.ndarray:

@@ -51,11 +51,12 @@ class OutputStage:
     wraps (int64 arithmetic is modulo 2^64 either way), so bias and rounding fold into one constant.
     In int64, clamping to ``lo - zo .. hi - zo`` before adding ``zo`` lets the addition run on int8 (it
     lands in ``lo..hi``; the wrap of the int8 cast is undone by the addition, both being modulo 256).
-    When every ``v * mult + constant`` is below 2^53 in magnitude, float64 holds each exactly, scaling by
-    2^-shift is exact and ``floor`` is the arithmetic shift's rounding: fewer and cheaper passes.
+    When every ``v * mult + constant`` (plus up to 255 * 2^shift, see :meth:`apply`) is below 2^53 in
+    magnitude, float64 holds each exactly, scaling by 2^-shift is exact and ``floor`` is the arithmetic
+    shift's rounding: fewer and cheaper passes.
     """
 
-    __slots__ = ("constant", "float_constant", "float_mult", "largest", "mult", "shift")
+    __slots__ = ("_offsets", "constant", "float_constant", "float_mult", "largest", "mult", "shift")
 
     def __init__(self, bias: ArrayLike, mult: ArrayLike, shift: ArrayLike):
         self.mult = np.asarray(mult, dtype=np.int64)
@@ -64,17 +65,23 @@ class OutputStage:
         scale = np.ldexp(1.0, -self.shift)
         self.float_mult = self.mult * scale
         self.float_constant = self.constant * scale
-        self.largest = (int(np.abs(self.mult).max(initial=0)), int(np.abs(self.constant).max(initial=0)))
+        # The float64 path adds zo - lo (at most 255 in magnitude) to y: its bound includes that too.
+        lifted = int(np.abs(self.constant).max(initial=0)) + (255 << int(self.shift.max(initial=0)))
+        self.largest = (int(np.abs(self.mult).max(initial=0)), lifted)
+        self._offsets: dict[tuple[int, int], np.ndarray] = {}
 
     def apply(self, v: np.ndarray, zo: int, lo: int, hi: int) -> np.ndarray:
         """The int8 codes of integer ``v`` (``v`` is not changed), each step in place."""
         if v.dtype.itemsize <= 4 and v.size >= _FLOAT64_FROM and self._exact_in_float64(v):
+            # y = v * mult / 2^shift + constant / 2^shift is exact; the code is clamp(floor(y) + zo, lo, hi).
+            # floor and clamp commute (lo, hi are integers), and on y + zo - lo clamped to 0..hi - lo the cast
+            # to uint8 truncates, which is floor there; adding lo back modulo 256 gives the int8 code.
             scaled = np.multiply(v, self.float_mult, dtype=np.float64)
-            scaled += self.float_constant
-            np.floor(scaled, out=scaled)
-            scaled += zo
-            np.clip(scaled, lo, hi, out=scaled)
-            return scaled.astype(np.int8)  # in range: exact
+            scaled += self._offset(zo, lo)
+            np.clip(scaled, 0, hi - lo, out=scaled)
+            codes = scaled.astype(np.uint8)
+            codes += np.uint8(lo & 0xFF)
+            return codes.view(np.int8)
         out = v.astype(np.int64)
         out *= self.mult
         out += self.constant
@@ -84,6 +91,13 @@ class OutputStage:
         codes = out.astype(np.int8)
         codes += np.int8(zo)
         return codes
+
+    def _offset(self, zo: int, lo: int) -> np.ndarray:
+        """``constant / 2^shift + zo - lo`` (float64; exact while the float64 path's values are)."""
+        offset = self._offsets.get((zo, lo))
+        if offset is None:
+            offset = self._offsets[zo, lo] = self.float_constant + (zo - lo)
+        return offset
 
     def _exact_in_float64(self, v: np.ndarray) -> bool:
         v_max = max(abs(int(v.max())), abs(int(v.min())))

@@ -28,11 +28,14 @@ from pytpu.isa.validate import describe, instruction_problems, raise_problems
 from pytpu.params import ModelParameters
 from pytpu.sim import fusion, ops
 from pytpu.sim.checker import wrong_unit
-from pytpu.sim.ops.op_me import drain_formed
+from pytpu.sim.ops.op_me import drain_formed, drain_shared, form_early
 from pytpu.sim.recent import RecentPrograms
 from pytpu.sim.state import CACHE, DeviceState, Write
 from pytpu.sim.timeline import Event, Timeline
 from pytpu.sim.timing import Slot, TimingModel
+
+Call = tuple[Callable[[Any, DeviceState], list[Write]], Any]
+"""A step's semantics function and its argument."""
 
 
 @dataclass(frozen=True)
@@ -42,14 +45,14 @@ class Schedule:
     ``actions[i] >= 0`` executes ``refs[actions[i]]`` (the unit and index of the n-th instruction executed);
     ``~step`` (a negative number) lands the writes of the step-th instruction executed.  For replaying (empty
     after a run without data): ``calls`` holds each step's semantics function and its argument, the
-    instruction or, for a DRAIN that forms its sum, a :class:`~pytpu.sim.fusion.FormedSum`; ``replay_actions``
-    are ``actions`` without the steps those sums skip.
+    instruction or, for a step that forms a sum, a :class:`~pytpu.sim.fusion.FormedSum` or
+    :class:`~pytpu.sim.fusion.SharedRows`; ``replay_actions`` are ``actions`` without the steps those sums skip.
     """
 
     timeline: Timeline
     refs: tuple[tuple[Unit, int], ...]
     actions: tuple[int, ...]
-    calls: tuple[tuple[Callable[[Any, DeviceState], list[Write]], Any], ...] = ()
+    calls: tuple[Call, ...] = ()
     replay_actions: tuple[int, ...] = ()
 
 
@@ -97,6 +100,15 @@ def replay(program: Program, schedule: Schedule, state: DeviceState) -> None:
         except ProgramError as exc:
             unit, index = schedule.refs[action]
             raise _named(exc, unit, index, program.streams[unit][index]) from None
+
+
+def _call(formed: fusion.FormedSum | fusion.SharedRows | None) -> Call | None:
+    """How a replay runs a step that forms a sum (None for any other step)."""
+    if formed is None:
+        return None
+    if isinstance(formed, fusion.SharedRows):
+        return drain_shared, formed
+    return (form_early, formed) if formed.early else (drain_formed, formed)
 
 
 def _apply(writes: list[Write], state: DeviceState) -> None:
@@ -151,10 +163,8 @@ class _Engine:
             return Schedule(timeline, tuple(self.refs), actions)
         steps = [self.streams[unit][index] for unit, index in self.refs]
         plan = fusion.plan(steps, actions, self.written, self.state.lim.cwl)
-        calls = tuple(
-            (drain_formed, plan.formed[step]) if step in plan.formed else (self.semantics[type(ins)], ins)
-            for step, ins in enumerate(steps)
-        )
+        table = self.semantics
+        calls = tuple(_call(plan.formed.get(step)) or (table[type(ins)], ins) for step, ins in enumerate(steps))
         kept = tuple(a for a in actions if (a if a >= 0 else ~a) not in plan.skipped)
         return Schedule(timeline, tuple(self.refs), actions, calls, kept)
 

@@ -5,7 +5,11 @@ reads their sum.  A replay (:func:`pytpu.sim.engine.replay`) runs the recorded s
 the recorded run saw every cache write land.  Where none of the words a sum's GEMMs and LOADWs read was
 overwritten between the read and the DRAIN, reading them at the DRAIN gives the same values: the replay
 then skips those GEMMs, and each LOADW whose every GEMM is skipped, and the DRAIN forms the sum from the
-cache at once (no copies and no bookkeeping per K tile).  Sums that do not qualify run step by step.
+cache at once (no copies and no bookkeeping per K tile).  Where a write lands on what the sum read only
+after its last GEMM (a FILL of padding the next band reuses), the sum is formed at that GEMM instead and
+the DRAIN drains as usual.  Consecutive DRAINs whose sums read the same rows (a convolution's output
+tiles) form their products at the first, as one (:class:`SharedRows`).  Sums that do not qualify run step
+by step.
 
 Qualifying: the sum starts with a GEMM that does not accumulate, every further GEMM accumulates into the
 same rows and columns, no other ME instruction touches those rows meanwhile, and a DRAIN reads exactly
@@ -15,7 +19,7 @@ range overlaps a pattern that skips words) and with each tile's words.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -53,21 +57,39 @@ class Term:
 
 @dataclass(frozen=True, slots=True)
 class FormedSum:
-    """What a DRAIN forms before it drains: accumulator rows ``start..start+n``, columns ``:m``."""
+    """What a DRAIN forms before it drains: accumulator rows ``start..start+n``, columns ``:m``.
+
+    ``step`` is where it is formed: the DRAIN's step, or with ``early`` its last GEMM's (a write lands on
+    something the sum read before the DRAIN; the DRAIN then drains as it would).  ``ahead``: the product was
+    formed by an earlier DRAIN (see :class:`SharedRows`) and waits under ``step``.
+    """
 
     drain: Drain
     start: int
     n: int
     m: int
     terms: tuple[Term, ...]
+    step: int
+    early: bool = False
+    ahead: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SharedRows:
+    """DRAINs in a row whose sums read the same rows (a convolution's output tiles): the first forms every
+    product at once, the rows times all their tiles side by side, so the rows are assembled once and BLAS
+    multiplies one wide matrix."""
+
+    members: tuple[FormedSum, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """Steps a replay skips, and the sums DRAIN steps form (by step)."""
+    """Steps a replay skips, and the sums DRAIN steps form (by step): alone, or for a :class:`SharedRows`
+    its first DRAIN."""
 
     skipped: frozenset[int]
-    formed: dict[int, FormedSum]
+    formed: dict[int, FormedSum | SharedRows]
 
 
 @dataclass(slots=True)
@@ -90,6 +112,7 @@ class _Sum:
     terms: list[Term] = field(default_factory=list)
     reads: list[tuple[Range, Pattern | None]] = field(default_factory=list)  # the pattern if not every word
     valid: bool = True
+    touched: bool = False  # a write landed on a word it read: no further GEMM may join, and it forms early
 
     def overlaps(self, start: int, n: int) -> bool:
         return start < self.start + self.n and self.start < start + n
@@ -102,7 +125,9 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
     loads: list[_Load] = []
     sums: list[_Sum] = []
     formed: dict[int, FormedSum] = {}
+    tiles: dict[int, list[Range]] = {}  # by DRAIN step: the words of the tiles its formed sum reads
     fused: set[int] = set()
+    early: set[int] = set()  # last GEMMs that form their sum (called, not skipped)
     for action in actions:
         if action < 0:
             for words in writes.get(~action, ()):
@@ -111,8 +136,8 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
                     if load.words[0] <= hi and lo <= load.words[1]:
                         load.dirty = True
                 for rows in sums:
-                    if rows.valid and any(_touches(read, words, lo, hi) for read in rows.reads):
-                        rows.valid = False
+                    if rows.valid and not rows.touched and any(_touches(read, words, lo, hi) for read in rows.reads):
+                        rows.touched = True
             continue
         ins = steps[action]
         if isinstance(ins, LoadWeights):
@@ -125,11 +150,90 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
             n = ins.dst.count
             for rows in [r for r in sums if r.overlaps(ins.acc, n)]:
                 if rows.valid and (rows.start, rows.n, rows.m) == (ins.acc, n, ins.m):
-                    formed[action] = FormedSum(ins, rows.start, rows.n, rows.m, _merged(rows.terms, cwl))
+                    terms = _merged(rows.terms, cwl)
+                    at = rows.gemms[-1] if rows.touched else action
+                    formed[at] = FormedSum(ins, rows.start, rows.n, rows.m, terms, at, early=rows.touched)
+                    tiles[at] = [(term.tile, term.tile + _tile_words(term, cwl) - 1) for term in terms]
                     fused.update(rows.gemms)
+                    if rows.touched:
+                        early.add(at)
                 sums.remove(rows)
     skipped = fused | {load.step for load in loads if load.gemms and all(g in fused for g in load.gemms)}
-    return Plan(frozenset(skipped), formed)
+    skipped -= early
+    return Plan(frozenset(skipped), _shared(formed, tiles, actions, writes))
+
+
+def _shared(
+    formed: dict[int, FormedSum],
+    tiles: dict[int, list[Range]],
+    actions: tuple[int, ...],
+    writes: dict[int, list[Words]],
+) -> dict[int, FormedSum | SharedRows]:
+    """``formed`` with each run of consecutive sums over the same rows formed at its first DRAIN.
+
+    A later member's product read at the first DRAIN is the same as read at its own when no write lands on the
+    rows or its tiles between the two DRAINs (its sum being formed, none landed between its reads and its
+    DRAIN either): a write that does cuts the run before the first member whose DRAIN comes after it.
+    """
+    order = [a for a in actions if a >= 0 and a in formed and not formed[a].early]
+    runs: list[list[int]] = []
+    for step in order:
+        if runs and _same_rows(formed[runs[-1][0]], formed[step]):
+            runs[-1].append(step)
+        else:
+            runs.append([step])
+    run_of = {step: run for run in runs for step in run}
+    groups: list[list[int]] = []
+    open_run: list[int] | None = None  # the run of the group being formed, and the members it may still take
+    limit = 0
+    reads: list[tuple[Range, Pattern | None]] = []
+    for action in actions:
+        if action >= 0:
+            if action not in run_of:
+                continue
+            run = run_of[action]
+            position = run.index(action)
+            if run is open_run and position < limit:
+                groups[-1].append(action)
+            else:
+                open_run, limit = run, len(run)
+                groups.append([action])
+                reads = [(t.x.span(), None if t.x.is_run() else t.x) for t in formed[action].terms]
+            continue
+        if open_run is None:
+            continue
+        taken = len(groups[-1])
+        for words in writes.get(~action, ()):
+            lo, hi = _range(words)
+            if any(_touches(read, words, lo, hi) for read in reads):
+                limit = min(limit, open_run.index(groups[-1][0]) + taken)
+            for later in range(open_run.index(groups[-1][0]) + taken, limit):
+                if any(a <= hi and lo <= b for a, b in tiles[open_run[later]]):
+                    limit = later
+                    break
+    out: dict[int, FormedSum | SharedRows] = dict(formed)
+    for group in groups:
+        if len(group) > 1:
+            members = [formed[group[0]], *(replace(formed[step], ahead=True) for step in group[1:])]
+            out[group[0]] = SharedRows(tuple(members))
+            out.update((member.step, member) for member in members[1:])
+    return out
+
+
+def _same_rows(a: FormedSum, b: FormedSum) -> bool:
+    """Whether the two sums multiply the same rows, term by term."""
+    return (
+        a.n == b.n
+        and len(a.terms) == len(b.terms)
+        and all(
+            (s.x, s.off, s.k, s.shape, s.strides, s.start) == (t.x, t.off, t.k, t.shape, t.strides, t.start)
+            for s, t in zip(a.terms, b.terms, strict=True)
+        )
+    )
+
+
+def _tile_words(term: Term, cwl: int) -> int:
+    return weight_tile_words(term.k, term.m, cwl)
 
 
 def _term(ins: Gemm, tile: int, cwl: int) -> Term:
@@ -152,6 +256,8 @@ def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum], cwl: int) 
             rows = other
         else:
             sums.remove(other)  # overwritten or summed onto in part: runs step by step
+    if rows is not None and rows.touched:
+        rows.valid = False  # it would read a word a write changed after an earlier GEMM read it
     if rows is None:
         if ins.accumulate:
             return  # accumulates onto rows a DRAIN already read: runs step by step

@@ -58,6 +58,7 @@ class DeviceState:
         self.accumulators = Accumulators(tpu.accumulator_rows, tpu.array_columns)
         self.weights: list[WeightTile | None] = [None] * tpu.weight_buffers
         self.ddr = [SparseMemory(self.lim.cwl) for _ in range(hw.ddr.channels)]
+        self.ahead: dict[int, np.ndarray] = {}  # products a replay formed ahead for later DRAINs, by their step
 
     @property
     def acc(self) -> np.ndarray:

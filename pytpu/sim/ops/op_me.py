@@ -9,8 +9,9 @@ import numpy as np
 from pytpu.errors import ProgramError
 from pytpu.isa.layouts import output_stage_words, unpack_output_stage, weight_tile_at
 from pytpu.isa.me import Drain, Gemm, LoadWeights
+from pytpu.sim.accumulators import summed
 from pytpu.sim.arith import OutputStage
-from pytpu.sim.fusion import FormedSum
+from pytpu.sim.fusion import FormedSum, SharedRows
 from pytpu.sim.ops import semantics
 from pytpu.sim.state import CACHE, DeviceState, WeightTile, Write
 
@@ -63,16 +64,49 @@ def _output_stage(block: bytes, m: int, cwl: int) -> OutputStage:
 
 
 def drain_formed(formed: FormedSum, state: DeviceState) -> list[Write]:
-    """A DRAIN that first forms its sum from the cache, its GEMMs and LOADWs skipped (see pytpu.sim.fusion)."""
-    cache = state.cache
-    xs, ws, diagonals = [], [], []
-    for term in formed.terms:
-        if term.shape:  # a strided view of the rows (the plan checked the pattern against the cache)
-            xs.append(np.ndarray(term.shape, np.int8, cache, term.start, term.strides))
-        else:
-            xs.append(state.view_cache(term.x.index(), term.off, term.k))
-        codes = weight_tile_at(cache, term.tile, term.k, term.m)
-        ws.append(codes)
-        diagonals.append(_diagonal(codes))
-    state.accumulators.form(formed.start, formed.n, formed.m, xs, ws, diagonals)
+    """A DRAIN that first forms its sum from the cache, its GEMMs and LOADWs skipped (see pytpu.sim.fusion), or
+    takes the product an earlier DRAIN formed for it."""
+    values = state.ahead.pop(formed.step) if formed.ahead else _summed(formed, state)
+    state.accumulators.set(formed.start, formed.n, formed.m, values)
     return drain(formed.drain, state)
+
+
+def _summed(formed: FormedSum, state: DeviceState) -> np.ndarray:
+    ws = [weight_tile_at(state.cache, term.tile, term.k, term.m) for term in formed.terms]
+    return summed(formed.n, formed.m, _rows_of(formed, state), ws, [_diagonal(w) for w in ws])
+
+
+def form_early(formed: FormedSum, state: DeviceState) -> list[Write]:
+    """The last GEMM of a sum formed before its DRAIN (see pytpu.sim.fusion.FormedSum): the whole sum at once."""
+    state.accumulators.set(formed.start, formed.n, formed.m, _summed(formed, state))
+    return []
+
+
+def drain_shared(shared: SharedRows, state: DeviceState) -> list[Write]:
+    """The first DRAIN of a :class:`~pytpu.sim.fusion.SharedRows`: every member's product at once (each later
+    member's waits in ``state.ahead``), then its own drain."""
+    first = shared.members[0]
+    cache = state.cache
+    ws = [
+        np.concatenate([weight_tile_at(cache, member.terms[i].tile, term.k, member.m) for member in shared.members], 1)
+        for i, term in enumerate(first.terms)
+    ]
+    total = sum(member.m for member in shared.members)
+    values = summed(first.n, total, _rows_of(first, state), ws, [None] * len(ws))
+    column = first.m
+    for member in shared.members[1:]:
+        state.ahead[member.step] = values[:, column : column + member.m]
+        column += member.m
+    state.accumulators.set(first.start, first.n, first.m, values[:, : first.m])
+    return drain(first.drain, state)
+
+
+def _rows_of(formed: FormedSum, state: DeviceState) -> list[np.ndarray]:
+    """The rows of each term, as views of the cache (the plan checked them against the cache)."""
+    rows = []
+    for term in formed.terms:
+        if term.shape:  # a strided view of the rows
+            rows.append(np.ndarray(term.shape, np.int8, state.cache, term.start, term.strides))
+        else:
+            rows.append(state.view_cache(term.x.index(), term.off, term.k))
+    return rows
