@@ -256,6 +256,35 @@ def test_lazy_sums_settle_when_other_rows_overlap_or_are_overwritten():
     assert np.array_equal(acc.values, expected)
 
 
+@pytest.mark.parametrize("then", ["read", "accumulate", "overlap", "overwrite", "set"])
+def test_a_formed_sum_reads_as_itself_and_settles_like_gemms(then: str) -> None:
+    """A sum a replay formed (``set``) is read as it is; what touches its rows otherwise sees it stored."""
+    rng = np.random.default_rng(9)
+    acc = Accumulators(32, 16)
+    formed = rng.integers(-(1 << 24), 1 << 24, (8, 16)).astype(np.float32)
+    expected = np.zeros((32, 16), dtype=np.int64)
+    acc.set(4, 8, 16, formed)
+    expected[4:12] = formed.astype(np.int64)
+    assert np.array_equal(acc.read(4, 8, 16), formed)
+    x = rng.integers(-128, 128, (8, 40), dtype=np.int8)
+    w = rng.integers(-128, 128, (40, 16), dtype=np.int8)
+    product = x.astype(np.int64) @ w.astype(np.int64)
+    if then == "accumulate":
+        acc.gemm(4, x, w, accumulate=True)
+        expected[4:12] += product
+    elif then == "overlap":
+        acc.gemm(8, x, w, accumulate=True)
+        expected[8:16] += product
+    elif then == "overwrite":
+        acc.gemm(4, x, w, accumulate=False)
+        expected[4:12] = product
+    elif then == "set":
+        acc.set(4, 8, 16, formed * 2)
+        expected[4:12] = 2 * formed.astype(np.int64)
+    assert np.array_equal(acc.read(0, 32, 16), expected)
+    assert np.array_equal(acc.values, expected)
+
+
 def test_diagonal_tiles_are_summed_lane_wise_exactly() -> None:
     """Depthwise tiles (nonzero codes on the diagonal only) are summed lane by lane, mixed with dense tiles and
     past what one float32 sum holds: the sums equal int64 products."""

@@ -20,6 +20,7 @@ wrapping after every GEMM, as the hardware does, because wrapping is addition mo
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,7 +33,11 @@ EXACT_FLOAT32_TERMS = (1 << 24) // (128 * 128)
 
 @dataclass(slots=True)
 class _Sum:
-    """Pending GEMMs into rows ``start..start+n`` and columns ``:m``; ``onto`` adds them to what the rows hold."""
+    """Pending GEMMs into rows ``start..start+n`` and columns ``:m``; ``onto`` adds them to what the rows hold.
+
+    Or a sum formed already (``values``, float32 integers): kept until something other than a read of exactly
+    its rows needs the accumulators, so a DRAIN reads it without a round trip through int32.
+    """
 
     start: int
     n: int
@@ -41,6 +46,7 @@ class _Sum:
     xs: list[np.ndarray] = field(default_factory=list)
     ws: list[np.ndarray] = field(default_factory=list)
     diagonals: list[np.ndarray | None] = field(default_factory=list)
+    values: np.ndarray | None = None
 
     def overlaps(self, start: int, n: int) -> bool:
         return start < self.start + self.n and self.start < start + n
@@ -64,22 +70,12 @@ class Accumulators:
         n, m = x.shape[0], w.shape[1]
         if accumulate and len(self._pending) == 1:  # the common case: the next K tile of the one pending sum
             last = self._pending[0]
-            if last.start == start and last.n == n and last.m == m:
+            if last.start == start and last.n == n and last.m == m and last.values is None:
                 last.xs.append(x)
                 last.ws.append(w)
                 last.diagonals.append(diagonal)
                 return
-        same: _Sum | None = None
-        for pending in list(self._pending):
-            if not pending.overlaps(start, n):
-                continue
-            if (pending.start, pending.n, pending.m) == (start, n, m):
-                same = pending
-            else:
-                self._settle(pending)
-        if same is not None and not accumulate:
-            self._pending.remove(same)  # overwritten before anything read it
-            same = None
+        same = self._clear(start, n, m, overwrite=not accumulate)
         if same is None:
             same = _Sum(start, n, m, onto=bool(accumulate))
             self._pending.append(same)
@@ -88,11 +84,31 @@ class Accumulators:
         same.diagonals.append(diagonal)
 
     def read(self, start: int, n: int, m: int) -> np.ndarray:
-        """Rows ``start..start+n``, columns ``:m`` (a view: valid until the next GEMM)."""
-        for pending in list(self._pending):
-            if pending.overlaps(start, n):
-                self._settle(pending)
+        """Rows ``start..start+n``, columns ``:m``: int32, or float32 holding the integers of a sum formed by
+        :meth:`set` (valid until the next GEMM or ``set``)."""
+        overlapping = [pending for pending in self._pending if pending.overlaps(start, n)]
+        if len(overlapping) == 1:
+            formed = overlapping[0]
+            if formed.values is not None and (formed.start, formed.n, formed.m) == (start, n, m):
+                return formed.values
+        for pending in overlapping:
+            self._settle(pending)
         return self._acc[start : start + n, :m]
+
+    def _clear(self, start: int, n: int, m: int, overwrite: bool) -> _Sum | None:
+        """Settle the pending sums that overlap the rows, but one of exactly these rows still summing GEMMs (it is
+        returned; with ``overwrite`` that one too is dropped, being overwritten before anything read it)."""
+        same: _Sum | None = None
+        for pending in [p for p in self._pending if p.overlaps(start, n)]:
+            if (pending.start, pending.n, pending.m) != (start, n, m):
+                self._settle(pending)
+            elif overwrite:
+                self._pending.remove(pending)
+            elif pending.values is None:
+                same = pending
+            else:
+                self._settle(pending)
+        return same
 
     @property
     def values(self) -> np.ndarray:
@@ -102,23 +118,33 @@ class Accumulators:
         return self._acc
 
     def set(self, start: int, n: int, m: int, values: np.ndarray) -> None:
-        """``acc[start:start+n, :m] = values``, an integer-valued sum from :func:`summed` (any sum pending on these
-        rows is formed first, then overwritten: as GEMMs that do not accumulate would leave them)."""
-        self.read(start, n, m)
-        _store(self._acc[start : start + n, :m], values, onto=False)
+        """``acc[start:start+n, :m] = values``, an integer-valued sum from :func:`summed`, as GEMMs that do not
+        accumulate would leave them (kept as they are until needed; the caller must not change them)."""
+        self._clear(start, n, m, overwrite=True)
+        if values.dtype == np.float32:
+            self._pending.append(_Sum(start, n, m, False, values=values))
+        else:
+            _store(self._acc[start : start + n, :m], values, onto=False)
 
     def _settle(self, pending: _Sum) -> None:
         self._pending.remove(pending)
         rows = self._acc[pending.start : pending.start + pending.n, : pending.m]
-        _store(rows, summed(pending.n, pending.m, pending.xs, pending.ws, pending.diagonals), pending.onto)
+        if pending.values is not None:
+            _store(rows, pending.values, onto=False)
+        else:
+            _store(rows, summed(pending.n, pending.m, pending.xs, pending.ws, pending.diagonals), pending.onto)
+
+
+Tiles = np.ndarray | tuple[np.ndarray, ...]
+"""An int8 ``k x m`` tile, or tiles of ``k`` rows side by side (``m`` columns in all)."""
 
 
 def summed(
-    n: int, m: int, xs: list[np.ndarray], ws: list[np.ndarray], diagonals: list[np.ndarray | None]
+    n: int, m: int, xs: list[np.ndarray], ws: Sequence[Tiles], diagonals: Sequence[np.ndarray | None]
 ) -> np.ndarray:
     """``sum(x @ w)`` over the terms (``n x m``): float32 holding integers if one exact float32 sum took it all,
     else int64.  Each ``x`` is int8 ``n x k`` or a view whose leading axes are the rows in row-major order, each
-    ``w`` an int8 ``k x m`` tile; a diagonal, when given, is its tile's (see :meth:`Accumulators.gemm`)."""
+    ``w`` int8 ``k x m`` tiles; a diagonal, when given, is its (single) tile's (see :meth:`Accumulators.gemm`)."""
     terms = list(zip(xs, ws, diagonals, strict=True))
     chunks = _lanewise_chunks([(x, d) for x, _, d in terms if d is not None], n, m)
     dense = [(x, w) for x, w, d in terms if d is None]
@@ -171,14 +197,31 @@ def _side_by_side(xs: list[np.ndarray], n: int, depth: int) -> np.ndarray:
     return out
 
 
-def _chunks(xs: list[np.ndarray], ws: list[np.ndarray], n: int) -> list[np.ndarray]:
+def _stacked(ws: Sequence[Tiles], depth: int, dtype: type = np.float32) -> np.ndarray:
+    """``[w1; w2; ..]`` as ``depth x m`` floats, each tile cast as it is copied in."""
+    first = ws[0]
+    m = sum(t.shape[1] for t in first) if isinstance(first, tuple) else first.shape[1]
+    out = np.empty((depth, m), dtype=dtype)
+    row = 0
+    for w in ws:
+        column = 0
+        for tile in w if isinstance(w, tuple) else (w,):
+            k, width = tile.shape
+            out[row : row + k, column : column + width] = tile
+            column += width
+        row += k
+    return out
+
+
+def _chunks(xs: list[np.ndarray], ws: Sequence[Tiles], n: int) -> list[np.ndarray]:
     """Products of consecutive terms (``n`` rows each), each over at most EXACT_FLOAT32_TERMS inputs summed in one
     matmul."""
     out: list[np.ndarray] = []
     i = 0
     while i < len(xs):
         if xs[i].shape[-1] > EXACT_FLOAT32_TERMS:  # a tile too deep for an exact float32 sum (not on 128x128)
-            out.append(matmul(_rows(xs[i]).astype(np.float64), ws[i].astype(np.float64)))
+            x = _rows(xs[i]).astype(np.float64)
+            out.append(matmul(x, _stacked(ws[i : i + 1], x.shape[1], np.float64)))
             i += 1
             continue
         j, depth = i, 0
@@ -186,6 +229,6 @@ def _chunks(xs: list[np.ndarray], ws: list[np.ndarray], n: int) -> list[np.ndarr
             depth += xs[j].shape[-1]
             j += 1
         x = _side_by_side(xs[i:j], n, depth)
-        out.append(matmul(x, np.concatenate(ws[i:j], axis=0, dtype=np.float32)))
+        out.append(matmul(x, _stacked(ws[i:j], depth)))
         i = j
     return out

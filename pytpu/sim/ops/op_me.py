@@ -9,7 +9,7 @@ import numpy as np
 from pytpu.errors import ProgramError
 from pytpu.isa.layouts import output_stage_words, unpack_output_stage, weight_tile_at
 from pytpu.isa.me import Drain, Gemm, LoadWeights
-from pytpu.sim.accumulators import summed
+from pytpu.sim.accumulators import Tiles, summed
 from pytpu.sim.arith import OutputStage
 from pytpu.sim.fusion import FormedSum, SharedRows
 from pytpu.sim.ops import semantics
@@ -87,8 +87,8 @@ def drain_shared(shared: SharedRows, state: DeviceState) -> list[Write]:
     member's waits in ``state.ahead``), then its own drain."""
     first = shared.members[0]
     cache = state.cache
-    ws = [
-        np.concatenate([weight_tile_at(cache, member.terms[i].tile, term.k, member.m) for member in shared.members], 1)
+    ws: list[Tiles] = [
+        tuple(weight_tile_at(cache, member.terms[i].tile, term.k, member.m) for member in shared.members)
         for i, term in enumerate(first.terms)
     ]
     total = sum(member.m for member in shared.members)
