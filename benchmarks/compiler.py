@@ -7,7 +7,7 @@ Each model is converted at batch 1 (``onnx_to_tf``), quantized (``RegularModel``
 photos), turned into the compiler's ``Network`` and compiled for the 128x128 TPU at O1 and O5 per batch. Every
 program runs once on the simulated device (``model_execute``) on real photos (batch 8 repeats them), and its
 outputs must equal the golden integer graph (``QuantizedModel.as_graph``) bit for bit: a program that does not
-is reported as an error, never timed.
+is reported as an error, never timed (nor one whose replayed run, after the timed ones, differs from its first).
 
 Per model: MACs and weight bytes (int8 weights + int32 biases, as ``tpu_compiler.t_min`` counts them), and per
 (preset, batch): compile time, simulated latency (``execution_time_us``), T_min at that batch and the ratio,
@@ -174,6 +174,11 @@ def run_program(
     else:
         time.sleep(PAUSE_S)
         sim_s = best_seconds(simulate, min(rounds, 2))
+    # The timed runs replayed the first one's schedule (forming sums at their DRAINs): one more must equal it.
+    replayed = model_execute(executable, descriptions, inputs)
+    for name, codes in result.output_codes.items():
+        if not np.array_equal(replayed.output_codes[name], codes):
+            raise AssertionError(f"output {name}: a replayed run differs from the first run")
     expected = prepared.expected(batch)
     for name, want in expected.items():
         got = result.output_codes[names[name]].reshape(want.shape)
