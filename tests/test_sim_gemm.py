@@ -257,8 +257,8 @@ def test_lazy_sums_settle_when_other_rows_overlap_or_are_overwritten():
 
 
 @pytest.mark.parametrize("then", ["read", "accumulate", "overlap", "overwrite", "set"])
-def test_a_formed_sum_reads_as_itself_and_settles_like_gemms(then: str) -> None:
-    """A sum a replay formed (``set``) is read as it is; what touches its rows otherwise sees it stored."""
+def test_a_formed_sum_is_read_accumulated_onto_and_overwritten_like_gemms_rows(then: str) -> None:
+    """A sum a replay formed (``set``) reads as its values and behaves as the GEMMs' rows would after."""
     rng = np.random.default_rng(9)
     acc = Accumulators(32, 16)
     formed = rng.integers(-(1 << 24), 1 << 24, (8, 16)).astype(np.float32)

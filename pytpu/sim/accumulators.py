@@ -33,11 +33,7 @@ EXACT_FLOAT32_TERMS = (1 << 24) // (128 * 128)
 
 @dataclass(slots=True)
 class _Sum:
-    """Pending GEMMs into rows ``start..start+n`` and columns ``:m``; ``onto`` adds them to what the rows hold.
-
-    Or a sum formed already (``values``, float32 integers): kept until something other than a read of exactly
-    its rows needs the accumulators, so a DRAIN reads it without a round trip through int32.
-    """
+    """Pending GEMMs into rows ``start..start+n`` and columns ``:m``; ``onto`` adds them to what the rows hold."""
 
     start: int
     n: int
@@ -46,7 +42,6 @@ class _Sum:
     xs: list[np.ndarray] = field(default_factory=list)
     ws: list[np.ndarray] = field(default_factory=list)
     diagonals: list[np.ndarray | None] = field(default_factory=list)
-    values: np.ndarray | None = None
 
     def overlaps(self, start: int, n: int) -> bool:
         return start < self.start + self.n and self.start < start + n
@@ -70,12 +65,22 @@ class Accumulators:
         n, m = x.shape[0], w.shape[1]
         if accumulate and len(self._pending) == 1:  # the common case: the next K tile of the one pending sum
             last = self._pending[0]
-            if last.start == start and last.n == n and last.m == m and last.values is None:
+            if last.start == start and last.n == n and last.m == m:
                 last.xs.append(x)
                 last.ws.append(w)
                 last.diagonals.append(diagonal)
                 return
-        same = self._clear(start, n, m, overwrite=not accumulate)
+        same: _Sum | None = None
+        for pending in list(self._pending):
+            if not pending.overlaps(start, n):
+                continue
+            if (pending.start, pending.n, pending.m) == (start, n, m):
+                same = pending
+            else:
+                self._settle(pending)
+        if same is not None and not accumulate:
+            self._pending.remove(same)  # overwritten before anything read it
+            same = None
         if same is None:
             same = _Sum(start, n, m, onto=bool(accumulate))
             self._pending.append(same)
@@ -84,31 +89,11 @@ class Accumulators:
         same.diagonals.append(diagonal)
 
     def read(self, start: int, n: int, m: int) -> np.ndarray:
-        """Rows ``start..start+n``, columns ``:m``: int32, or float32 holding the integers of a sum formed by
-        :meth:`set` (valid until the next GEMM or ``set``)."""
-        overlapping = [pending for pending in self._pending if pending.overlaps(start, n)]
-        if len(overlapping) == 1:
-            formed = overlapping[0]
-            if formed.values is not None and (formed.start, formed.n, formed.m) == (start, n, m):
-                return formed.values
-        for pending in overlapping:
-            self._settle(pending)
+        """Rows ``start..start+n``, columns ``:m`` (a view: valid until the next GEMM)."""
+        for pending in list(self._pending):
+            if pending.overlaps(start, n):
+                self._settle(pending)
         return self._acc[start : start + n, :m]
-
-    def _clear(self, start: int, n: int, m: int, overwrite: bool) -> _Sum | None:
-        """Settle the pending sums that overlap the rows, but one of exactly these rows still summing GEMMs (it is
-        returned; with ``overwrite`` that one too is dropped, being overwritten before anything read it)."""
-        same: _Sum | None = None
-        for pending in [p for p in self._pending if p.overlaps(start, n)]:
-            if (pending.start, pending.n, pending.m) != (start, n, m):
-                self._settle(pending)
-            elif overwrite:
-                self._pending.remove(pending)
-            elif pending.values is None:
-                same = pending
-            else:
-                self._settle(pending)
-        return same
 
     @property
     def values(self) -> np.ndarray:
@@ -118,21 +103,15 @@ class Accumulators:
         return self._acc
 
     def set(self, start: int, n: int, m: int, values: np.ndarray) -> None:
-        """``acc[start:start+n, :m] = values``, an integer-valued sum from :func:`summed`, as GEMMs that do not
-        accumulate would leave them (kept as they are until needed; the caller must not change them)."""
-        self._clear(start, n, m, overwrite=True)
-        if values.dtype == np.float32:
-            self._pending.append(_Sum(start, n, m, False, values=values))
-        else:
-            _store(self._acc[start : start + n, :m], values, onto=False)
+        """``acc[start:start+n, :m] = values``, an integer-valued sum from :func:`summed` (any sum pending on these
+        rows is formed first, then overwritten: as GEMMs that do not accumulate would leave them)."""
+        self.read(start, n, m)
+        _store(self._acc[start : start + n, :m], values, onto=False)
 
     def _settle(self, pending: _Sum) -> None:
         self._pending.remove(pending)
         rows = self._acc[pending.start : pending.start + pending.n, : pending.m]
-        if pending.values is not None:
-            _store(rows, pending.values, onto=False)
-        else:
-            _store(rows, summed(pending.n, pending.m, pending.xs, pending.ws, pending.diagonals), pending.onto)
+        _store(rows, summed(pending.n, pending.m, pending.xs, pending.ws, pending.diagonals), pending.onto)
 
 
 Tiles = np.ndarray | tuple[np.ndarray, ...]
@@ -199,6 +178,8 @@ def _side_by_side(xs: list[np.ndarray], n: int, depth: int) -> np.ndarray:
 
 def _stacked(ws: Sequence[Tiles], depth: int, dtype: type = np.float32) -> np.ndarray:
     """``[w1; w2; ..]`` as ``depth x m`` floats, each tile cast as it is copied in."""
+    if not any(isinstance(w, tuple) for w in ws):  # single tiles: one concatenation (faster than a copy each)
+        return np.concatenate(ws, axis=0, dtype=dtype)
     first = ws[0]
     m = sum(t.shape[1] for t in first) if isinstance(first, tuple) else first.shape[1]
     out = np.empty((depth, m), dtype=dtype)
