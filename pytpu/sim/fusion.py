@@ -184,8 +184,8 @@ def _shared(
             runs.append([step])
     run_of = {step: run for run in runs for step in run}
     groups: list[list[int]] = []
-    open_run: list[int] | None = None  # the run of the group being formed, and the members it may still take
-    limit = 0
+    open_run: list[int] | None = None  # the run of the group being formed
+    first = limit = 0  # the group's first position in the run, and the position it can take members up to
     reads: list[tuple[Range, Pattern | None]] = []
     for action in actions:
         if action >= 0:
@@ -196,18 +196,18 @@ def _shared(
             if run is open_run and position < limit:
                 groups[-1].append(action)
             else:
-                open_run, limit = run, len(run)
+                open_run, first, limit = run, position, len(run)
                 groups.append([action])
                 reads = [(t.x.span(), None if t.x.is_run() else t.x) for t in formed[action].terms]
             continue
         if open_run is None:
             continue
-        taken = len(groups[-1])
+        following = first + len(groups[-1])  # the next member's position
         for words in writes.get(~action, ()):
             lo, hi = _range(words)
             if any(_touches(read, words, lo, hi) for read in reads):
-                limit = min(limit, open_run.index(groups[-1][0]) + taken)
-            for later in range(open_run.index(groups[-1][0]) + taken, limit):
+                limit = min(limit, following)
+            for later in range(following, limit):
                 if any(a <= hi and lo <= b for a, b in tiles[open_run[later]]):
                     limit = later
                     break
