@@ -125,9 +125,7 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
     loads: list[_Load] = []
     sums: list[_Sum] = []
     formed: dict[int, FormedSum] = {}
-    tiles: dict[int, list[Range]] = {}  # by DRAIN step: the words of the tiles its formed sum reads
     fused: set[int] = set()
-    early: set[int] = set()  # last GEMMs that form their sum (called, not skipped)
     for action in actions:
         if action < 0:
             for words in writes.get(~action, ()):
@@ -141,8 +139,7 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
             continue
         ins = steps[action]
         if isinstance(ins, LoadWeights):
-            tile = (ins.addr, ins.addr + weight_tile_words(ins.k, ins.m, cwl) - 1)
-            buffers[ins.buf] = _Load(action, ins.addr, ins.k, ins.m, tile)
+            buffers[ins.buf] = _Load(action, ins.addr, ins.k, ins.m, _tile_range(ins.addr, ins.k, ins.m, cwl))
             loads.append(buffers[ins.buf])
         elif isinstance(ins, Gemm):
             _gemm(action, ins, buffers.get(ins.buf), sums, cwl)
@@ -153,21 +150,15 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
                     terms = _merged(rows.terms, cwl)
                     at = rows.gemms[-1] if rows.touched else action
                     formed[at] = FormedSum(ins, rows.start, rows.n, rows.m, terms, at, early=rows.touched)
-                    tiles[at] = [(term.tile, term.tile + _tile_words(term, cwl) - 1) for term in terms]
                     fused.update(rows.gemms)
-                    if rows.touched:
-                        early.add(at)
                 sums.remove(rows)
     skipped = fused | {load.step for load in loads if load.gemms and all(g in fused for g in load.gemms)}
-    skipped -= early
-    return Plan(frozenset(skipped), _shared(formed, tiles, actions, writes))
+    skipped -= {step for step, formed_sum in formed.items() if formed_sum.early}  # the last GEMMs that form their sums
+    return Plan(frozenset(skipped), _shared(formed, actions, writes, cwl))
 
 
 def _shared(
-    formed: dict[int, FormedSum],
-    tiles: dict[int, list[Range]],
-    actions: tuple[int, ...],
-    writes: dict[int, list[Words]],
+    formed: dict[int, FormedSum], actions: tuple[int, ...], writes: dict[int, list[Words]], cwl: int
 ) -> dict[int, FormedSum | SharedRows]:
     """``formed`` with each run of consecutive sums over the same rows formed at its first DRAIN.
 
@@ -183,6 +174,7 @@ def _shared(
         else:
             runs.append([step])
     run_of = {step: run for run in runs for step in run}
+    tiles = {step: [_tile_range(t.tile, t.k, t.m, cwl) for t in formed[step].terms] for step in run_of}
     groups: list[list[int]] = []
     open_run: list[int] | None = None  # the run of the group being formed
     first = limit = 0  # the group's first position in the run, and the position it can take members up to
@@ -198,7 +190,7 @@ def _shared(
             else:
                 open_run, first, limit = run, position, len(run)
                 groups.append([action])
-                reads = [(t.x.span(), None if t.x.is_run() else t.x) for t in formed[action].terms]
+                reads = [_read(term.x) for term in formed[action].terms]
             continue
         if open_run is None:
             continue
@@ -232,8 +224,14 @@ def _same_rows(a: FormedSum, b: FormedSum) -> bool:
     )
 
 
-def _tile_words(term: Term, cwl: int) -> int:
-    return weight_tile_words(term.k, term.m, cwl)
+def _tile_range(addr: int, k: int, m: int, cwl: int) -> Range:
+    """The words of the K x M tile stored from word ``addr``."""
+    return addr, addr + weight_tile_words(k, m, cwl) - 1
+
+
+def _read(pattern: Pattern) -> tuple[Range, Pattern | None]:
+    """The words a pattern reads: their range, and the pattern itself if it skips words in it."""
+    return pattern.span(), None if pattern.is_run() else pattern
 
 
 def _term(ins: Gemm, tile: int, cwl: int) -> Term:
@@ -268,7 +266,7 @@ def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum], cwl: int) 
         return
     rows.gemms.append(step)
     rows.terms.append(_term(ins, load.addr, cwl))
-    rows.reads += [(ins.x.span(), None if ins.x.is_run() else ins.x), (load.words, None)]
+    rows.reads += [_read(ins.x), (load.words, None)]
 
 
 def _merged(terms: list[Term], cwl: int) -> tuple[Term, ...]:
