@@ -7,9 +7,8 @@ from typing import Any
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.core.protobuf import rewriter_config_pb2
 
-from dnn_quant.graph import FloatGraph
+from dnn_quant.graph import FloatGraph, session_config
 
 
 class FloatRunner:
@@ -24,7 +23,7 @@ class FloatRunner:
             }
             tf.graph_util.import_graph_def(graph.graph_def, input_map=feeds, name="f")
         self.feeds = {name: t.name for name, t in feeds.items()}
-        self.session = tf.compat.v1.Session(graph=self.tf_graph, config=_config())
+        self.session = tf.compat.v1.Session(graph=self.tf_graph, config=session_config())
 
     def __call__(self, inputs: Mapping[str, np.ndarray], fetches: Sequence[str]) -> dict[str, np.ndarray]:
         feed = {self.feeds[k]: v for k, v in inputs.items()}
@@ -39,13 +38,6 @@ class FloatRunner:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def _config() -> tf.compat.v1.ConfigProto:
-    config = tf.compat.v1.ConfigProto()
-    # Grappler's remapper fuses x * sigmoid(x) into one op and then cannot fetch the sigmoid on its own.
-    config.graph_options.rewrite_options.remapping = rewriter_config_pb2.RewriterConfig.OFF
-    return config
 
 
 def run_batch(graph: FloatGraph) -> int | None:

@@ -12,10 +12,17 @@ from onnx_direct.mapping import TensorMapping
 
 
 class TFRunner:
-    """A TF session over a converted graph, fed and fetched by ONNX tensor ids."""
+    """A TF session over a converted graph, fed and fetched by ONNX tensor ids.
 
-    def __init__(self, graph: tf.Graph, mapping: TensorMapping, threads: int | None = None):
+    ``optimize=False`` runs the graph as converted, without TensorFlow's graph optimiser (Grappler): its
+    passes take most of a first run on models with large constants (the light VGG-19: 36 s of a first run
+    against 3 s without) and gain nothing measurable on later runs of these graphs, so a session that runs a
+    few times is faster without them.
+    """
+
+    def __init__(self, graph: tf.Graph, mapping: TensorMapping, threads: int | None = None, *, optimize: bool = True):
         config = tf.compat.v1.ConfigProto()
+        config.graph_options.rewrite_options.disable_meta_optimizer = not optimize
         if threads:
             config.intra_op_parallelism_threads = threads
             config.inter_op_parallelism_threads = 1
@@ -41,6 +48,6 @@ class TFRunner:
 def run_tf(
     graph: tf.Graph, mapping: TensorMapping, inputs: Mapping[str, np.ndarray], outputs: Sequence[str]
 ) -> dict[str, np.ndarray]:
-    """One run of a converted graph."""
-    with TFRunner(graph, mapping) as runner:
+    """One run of a converted graph (without Grappler: see :class:`TFRunner`)."""
+    with TFRunner(graph, mapping, optimize=False) as runner:
         return runner(inputs, outputs)
