@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from dnn_quant import QuantizedModel, RegularModel
+from dnn_quant.graph import session_config
 
 
 def graph_def(
@@ -24,7 +25,7 @@ def graph_def(
 def run_float(gd: tf.compat.v1.GraphDef, data: np.ndarray, output: str = "y:0") -> np.ndarray:
     with tf.Graph().as_default() as graph:
         tf.graph_util.import_graph_def(gd, name="")
-    with tf.compat.v1.Session(graph=graph) as session:
+    with tf.compat.v1.Session(graph=graph, config=session_config()) as session:  # as the quantizer runs it
         return session.run(output, {"x:0": data})
 
 
