@@ -17,7 +17,7 @@ import warnings
 
 from pytpu.errors import CompilationError
 from pytpu.executable import DdrSegment, Executable, TensorDescription
-from pytpu.isa import LayerSpan, Program, Unit
+from pytpu.isa import Instruction, LayerSpan, Program, Unit
 from pytpu.params import ModelParameters
 from tpu_compiler.compiler.context import Buffer, ConstantLane, Context
 from tpu_compiler.compiler.memory import Constants
@@ -62,6 +62,7 @@ def compile_(
     excluded: set[str] = set()
     deadline = _search_deadline(parameters)
     keep = parameters.action_graph_data_transfer_optimization
+    gathers: dict[tuple[object, ...], list[Instruction]] = {}  # layout moves: the same in every attempt
     while True:
         lanes = _constant_lanes(cwl, mirror, activation_words)
         ctx = Context(
@@ -75,6 +76,7 @@ def compile_(
             _band_copies(parameters),
             int(parameters.slicer.spatial_limit),
         )
+        ctx.gathers = gathers
         order = [layer for layer in net.layers if layer.name not in views.skipped]
         for layer in order:
             for name in dict.fromkeys(views.root(n) for n in layer.inputs):

@@ -100,6 +100,8 @@ class Context:
         """Layer -> the cache words below the resident tensors live while it runs."""
         self.readers: dict[str, list[Layer]] = {}
         """Tensor -> the layers reading it (directly or through a view), in program order."""
+        self.gathers: dict[tuple[object, ...], list[Instruction]] = {}
+        """A layout layer's chunk -> its MOVEs and FILLs, made once for every sample and pass that repeats it."""
         self.packed: dict[str, int] = {}
         """Kept tensor -> ``q`` when its producer left it packed: the ``q`` pixels of each group of a row in the
         word of the group's first pixel (the others' words unwritten); only its one reader knows (see

@@ -99,12 +99,13 @@ def resolve(
     ewp_barriers: list[int] = []
     positions = ewp_positions or []
     placed: list[Instruction | None] = [None] * len(positions)
+    none = np.full(len(QUEUES), -1, dtype=np.int64)
     for step in steps:
         ins = step.ins
         q = _Q[queue_of(step.unit, ins)]
         moved = ewp_positions is not None and step.unit is Unit.EWP
         index = positions[len(ewp_barriers)] if moved else builder.next_ref(step.unit).index
-        need = np.full(len(QUEUES), -1, dtype=np.int64)
+        need = none.copy()
         reads, writes = ACCESS[type(ins)](ins, lim)
         _conflicts(need, reads, writes, writer, reader, step.unit)
         if isinstance(ins, Load | Store):
@@ -119,9 +120,9 @@ def resolve(
             war = int(reader[q, writes].max()) if writes.size else -1
             ewp_barriers.append(max(int(need[q]), war))
         deps = [
-            Ref(_QUEUE_UNIT[other], int(need[other]))
-            for other in range(len(QUEUES))
-            if need[other] >= 0 and not (other == q and q in _SELF_ORDERED)
+            Ref(_QUEUE_UNIT[other], at)
+            for other, at in enumerate(need.tolist())
+            if at >= 0 and not (other == q and q in _SELF_ORDERED)
         ]
         if moved:
             placed[index] = ins.with_deps(tuple(dict.fromkeys((*ins.deps, *deps))))
@@ -147,6 +148,10 @@ def resolve(
     return program, layers, ewp_barriers
 
 
+_OTHER_UNITS = {unit: np.array([u != unit for u in _QUEUE_UNIT]) for unit in Unit}
+"""Per unit, the queues of the other units (a unit's own queues run in order: no write-after-read waits)."""
+
+
 def _conflicts(
     need: np.ndarray, reads: np.ndarray, writes: np.ndarray, writer: np.ndarray, reader: np.ndarray, unit: Unit
 ) -> None:
@@ -155,6 +160,4 @@ def _conflicts(
     if writes.size:
         np.maximum(need, writer[:, writes].max(axis=1), out=need)
         war = reader[:, writes].max(axis=1)
-        for other in range(len(QUEUES)):
-            if _QUEUE_UNIT[other] != unit:
-                need[other] = max(need[other], war[other])
+        np.maximum(need, war, out=need, where=_OTHER_UNITS[unit])

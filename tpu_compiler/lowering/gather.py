@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pytpu.isa import Fill, Move, Unit
+from pytpu.isa import Fill, Instruction, Move, Unit
 from tpu_compiler.compiler.context import Context
 from tpu_compiler.compiler.patterns import compress
 
@@ -35,8 +35,17 @@ def _element_words(index: np.ndarray, side: Side, cwl: int) -> tuple[np.ndarray,
 
 
 def emit_gather(ctx: Context, mapping: np.ndarray, sources: Sequence[Side], out: Side, fill: int) -> None:
-    """MOVEs and FILLs that build ``out`` from ``sources`` as ``mapping`` (one entry per output element) says."""
-    cwl = ctx.cwl
+    """Emit the MOVEs and FILLs that build ``out`` from ``sources`` as ``mapping`` (one entry per output
+    element) says."""
+    for ins in gather_instructions(ctx.cwl, mapping, sources, out, fill):
+        ctx.emit(Unit.EWP, ins)
+
+
+def gather_instructions(
+    cwl: int, mapping: np.ndarray, sources: Sequence[Side], out: Side, fill: int
+) -> list[Instruction]:
+    """The EWP's MOVEs and FILLs that build ``out`` from ``sources`` as ``mapping`` says."""
+    instructions: list[Instruction] = []
     mapping = mapping.reshape(-1)
     is_fill = mapping < 0
     source = np.where(is_fill, -1, mapping >> SOURCE_SHIFT)
@@ -67,14 +76,20 @@ def emit_gather(ctx: Context, mapping: np.ndarray, sources: Sequence[Side], out:
         dst = dst_word[run_starts[group]]
         if src_id < 0:
             for (pattern,) in compress([dst]):
-                ctx.emit(Unit.EWP, Fill(dst=pattern, value=fill, off=int(dst_byte[first]), len=length))
+                instructions.append(Fill(dst=pattern, value=fill, off=int(dst_byte[first]), len=length))
             continue
         src = src_word[run_starts[group]]
         for dst_pattern, src_pattern in compress([dst, src]):
-            move = Move(
-                dst=dst_pattern, src=src_pattern, src_off=int(src_byte[first]), dst_off=int(dst_byte[first]), len=length
+            instructions.append(
+                Move(
+                    dst=dst_pattern,
+                    src=src_pattern,
+                    src_off=int(src_byte[first]),
+                    dst_off=int(dst_byte[first]),
+                    len=length,
+                )
             )
-            ctx.emit(Unit.EWP, move)
+    return instructions
 
 
 def identity_words(mapping: np.ndarray, in_channels: int, out_channels: int, cwl: int) -> bool:

@@ -17,7 +17,7 @@ from pytpu.errors import CompilationError
 from pytpu.isa import Pattern, Rescale, Unit
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.layout_ops import gather_map
-from tpu_compiler.lowering.gather import SOURCE_SHIFT, Side, emit_gather
+from tpu_compiler.lowering.gather import SOURCE_SHIFT, Side, gather_instructions
 from tpu_compiler.network import Layer
 
 Prepare = Callable[[int, int, Pattern], None]  # (source index, lanes, loaded words)
@@ -119,5 +119,9 @@ def gather_layer(
                         prepare(i, s.tensor.channels if s.wpp == 1 else ctx.cwl, loaded)
                 sides.append(Side(at - a * s.wpp, s.tensor.channels, s.wpp))
                 at += count
-            emit_gather(ctx, flat[p0:p1], sides, Side(at, c, y.wpp), fill)
+            key = (name, p0, tuple(sides), at)  # samples (and per-sample passes) share their chunks' moves
+            if key not in ctx.gathers:
+                ctx.gathers[key] = gather_instructions(ctx.cwl, flat[p0:p1], sides, Side(at, c, y.wpp), fill)
+            for ins in ctx.gathers[key]:
+                ctx.emit(Unit.EWP, ins)
             ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(at, (p1 - p0) * y.wpp))
