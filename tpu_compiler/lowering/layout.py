@@ -119,7 +119,9 @@ def gather_layer(
                         prepare(i, s.tensor.channels if s.wpp == 1 else ctx.cwl, loaded)
                 sides.append(Side(at - a * s.wpp, s.tensor.channels, s.wpp))
                 at += count
-            key = (name, p0, tuple(sides), at)  # samples (and per-sample passes) share their chunks' moves
+            # Samples, per-sample passes and cache-search attempts share a chunk's moves; an attempt with less
+            # room cuts other chunks, so the key holds the chunk's end too.
+            key = (name, p0, p1, tuple(sides), at)
             if key not in ctx.gathers:
                 ctx.gathers[key] = gather_instructions(ctx.cwl, flat[p0:p1], sides, Side(at, c, y.wpp), fill)
             for ins in ctx.gathers[key]:
