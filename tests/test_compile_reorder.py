@@ -1,15 +1,15 @@
-"""The EWP reordering pass: instructions listed by readiness, keeping every conflict's order."""
+"""The reordering pass: EWP and DMA streams listed as each unit would run them, keeping every conflict's order."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from pytpu import TPU_128x128_PARAMS
-from pytpu.isa import Drain, Fill, Gemm, LayerSpan, Load, LoadWeights, Move, Pattern, Program, Unit
+from pytpu.isa import Drain, Fill, Gemm, LayerSpan, Load, LoadWeights, Move, Pattern, Program, Store, Unit
 from pytpu.isa.layouts import pack_output_stage
 from pytpu.sim import Simulator
 from tpu_compiler.compiler.parameters import DependencyResolutionAlgorithm
-from tpu_compiler.compiler.reorder import by_readiness, reorder_ewp
+from tpu_compiler.compiler.reorder import list_schedule, reorder
 from tpu_compiler.compiler.schedule import Emitter, resolve
 
 HW = TPU_128x128_PARAMS
@@ -36,17 +36,17 @@ def _steps() -> Emitter:
 
 
 PARALLEL = DependencyResolutionAlgorithm.PARALLEL
-REGIONS = ((0, 0, 0),)
+REGIONS = ((0, 0, 8000),)
 
 
 def _reordered(e: Emitter) -> tuple[Program, tuple[LayerSpan, ...], Program]:
     """The reordered program, its layer spans, and the program as emitted."""
-    program, spans, barriers = resolve(e.steps, HW, PARALLEL, REGIONS)
+    program, spans, after = resolve(e.steps, HW, PARALLEL, REGIONS)
 
-    def rebuild(positions: list[int]) -> tuple[Program, tuple[LayerSpan, ...]]:
+    def rebuild(positions: dict[Unit, list[int]]) -> tuple[Program, tuple[LayerSpan, ...]]:
         return resolve(e.steps, HW, PARALLEL, REGIONS, positions)[:2]
 
-    reordered, moved = reorder_ewp(program, spans, barriers, HW, rebuild)
+    reordered, moved = reorder(program, spans, after, HW, rebuild)
     return reordered, moved, program
 
 
@@ -73,16 +73,30 @@ def test_an_instruction_ready_early_moves_ahead_of_one_waiting_for_a_load() -> N
     assert after_us < 0.85 * before_us  # the GEMM runs during the load instead of after the copy
 
 
+def test_a_load_ready_early_moves_ahead_of_a_store_waiting_for_the_ewp() -> None:
+    """A DMA lane: a store of what the copy writes waits for the copy; the next load, independent, goes first."""
+    e = _steps()
+    e.emit(Unit.DTL0, Store(ch=0, cache=Pattern.contiguous(8000, 1000), ddr=Pattern.contiguous(4000, 1000)))
+    e.emit(Unit.DTL0, Load(ch=0, ddr=Pattern.contiguous(0, 500), cache=Pattern.contiguous(30000, 500)))
+    e.emit(Unit.ME, LoadWeights(buf=1, addr=30000, k=128, m=128))
+    reordered, _, program = _reordered(e)
+    assert [type(i) for i in program.dtl0] == [Load, Store, Load]
+    assert [type(i) for i in reordered.dtl0] == [Load, Load, Store]
+    assert Simulator(HW).time(reordered).execution_time_us < Simulator(HW).time(program).execution_time_us
+
+
 def test_conflicting_instructions_keep_their_order() -> None:
     """A fill of the words the copy reads (write after read) may not pass it, however early it is ready."""
     e = _steps()
     e.emit(Unit.EWP, Fill(dst=Pattern.contiguous(0, 10), value=1, off=0, len=128))
-    assert resolve(e.steps, HW, PARALLEL, REGIONS)[2] == [-1, -1, 0]
+    assert resolve(e.steps, HW, PARALLEL, REGIONS)[2][Unit.EWP] == [(), (), (0,)]  # the copy, the fill, this fill
     reordered, _, _ = _reordered(e)
     kinds = [(type(i).__name__, i.dst.base) for i in reordered.ewp]
     assert kinds.index(("Move", 8000)) < kinds.index(("Fill", 0))
 
 
-def test_readiness_order_waits_for_every_instruction_up_to_a_barrier() -> None:
-    # 2 is ready first but conflicts with 1 (barrier 1): it waits for 0 and 1 to be placed.
-    assert by_readiness([5, 9, 0, 1], [-1, -1, 1, -1]) == [3, 0, 1, 2]
+def test_a_unit_picks_the_first_ready_instruction_whose_earlier_conflicts_are_placed() -> None:
+    # 0 is ready at 10; 1 and 3 at once, 2 at once but after 0.  Each takes 5 cycles.
+    assert list_schedule([10, 0, 0, 0], [5, 5, 5, 5], [(), (), (0,), ()]) == [1, 3, 0, 2]
+    # nothing ready before 4: the unit waits for the first ready (2), then takes 0 (ready by then)
+    assert list_schedule([4, 9, 3], [1, 1, 1], [(), (), ()]) == [2, 0, 1]

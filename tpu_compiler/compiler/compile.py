@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Mapping
 
 from pytpu.errors import CompilationError
 from pytpu.executable import DdrSegment, Executable, TensorDescription
@@ -28,7 +29,7 @@ from tpu_compiler.compiler.parameters import (
     IntermediateInsertion,
 )
 from tpu_compiler.compiler.presets import DEFAULT
-from tpu_compiler.compiler.reorder import reorder_ewp
+from tpu_compiler.compiler.reorder import reorder
 from tpu_compiler.compiler.rewrites import rewrite
 from tpu_compiler.compiler.schedule import resolve
 from tpu_compiler.compiler.slicing import SlicingScheme, check_names
@@ -82,6 +83,8 @@ def compile_(
             for name in dict.fromkeys(views.root(n) for n in layer.inputs):
                 ctx.readers.setdefault(name, []).append(layer)
         split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
+        if split and order[split - 1].kind != "layout":  # (a layout layer places its buffers itself)
+            ctx.pass_ends = {order[split - 1].name}
         if keep:
             _plan_residency(ctx, order, net, views, excluded, split)
         ctx.plan_stream([(layer.name, layer.inputs) for layer in order])
@@ -104,13 +107,13 @@ def compile_(
             excluded.add(max(live, key=lambda name: (buffers[name].sample_words, name)))
     regions = tuple((channel, 0, words) for channel, words in enumerate(activation_words))
     algorithm = parameters.dependency_resolution_algorithm
-    program, spans, ewp_barriers = resolve(ctx.emitter.steps, hw, algorithm, regions)
+    program, spans, after = resolve(ctx.emitter.steps, hw, algorithm, regions)
     if algorithm is DependencyResolutionAlgorithm.PARALLEL:
 
-        def rebuild(positions: list[int]) -> tuple[Program, tuple[LayerSpan, ...]]:
+        def rebuild(positions: Mapping[Unit, list[int]]) -> tuple[Program, tuple[LayerSpan, ...]]:
             return resolve(ctx.emitter.steps, hw, algorithm, regions, positions)[:2]
 
-        program, spans = reorder_ewp(program, spans, ewp_barriers, hw, rebuild)
+        program, spans = reorder(program, spans, after, hw, rebuild)
     descriptions = _descriptions(net, views, buffers, cwl)
     executable = Executable(
         hw=hw,

@@ -83,8 +83,8 @@ class Context:
         """How many times the layers have been lowered before (sample-major segments lower them per sample)."""
         self.ring_limit: dict[str, int] = {}
         """Layer -> the cache words ``0..limit`` its weights stream through; its own buffers are above."""
-        self._constant_loads = 0
-        """Constant loads so far: they alternate between the constant lanes."""
+        self._lane_words = [0] * len(constant_lanes)
+        """Constant words each constant lane has loaded so far: the next load goes to the one with fewest."""
         self.emitter = Emitter()
         self._deferred: tuple[Drain, str, np.ndarray] | None = None
         """A layer's last DRAIN waiting for the next LOADW, its layer, and the cache words it touches."""
@@ -100,6 +100,10 @@ class Context:
         """Layer -> the cache words below the resident tensors live while it runs."""
         self.readers: dict[str, list[Layer]] = {}
         """Tensor -> the layers reading it (directly or through a view), in program order."""
+        self.pass_ends: set[str] = set()
+        """The last layer of the per-sample passes: its buffers go at the top of its arena, away from the bottom,
+        where the next pass's first layer (the stem) puts its first bands, which can then load and be prepared
+        while this one finishes."""
         self.gathers: dict[tuple[object, ...], list[Instruction]] = {}
         """A layout layer's chunk -> its MOVEs and FILLs, made once for every sample and pass that repeats it."""
         self.packed: dict[str, int] = {}
@@ -143,6 +147,14 @@ class Context:
         layers' buffers and kept tensors, or by weights not yet consumed): its load can then run that much
         further ahead of the layer.  Ties go to the lowest address.
         """
+        slots = self.stream_slots([words], what)
+        assert slots is not None
+        return slots[0]
+
+    def stream_slots(self, sizes: list[int], what: str) -> list[int] | None:
+        """Places in the weight stream for pieces of ``sizes`` words that are all live at once: each, in turn,
+        where ``stream_slot`` would put it among the words the pieces before it leave.  None if they do not
+        fit apart (then one place for all of them always does, if the layer can be placed at all)."""
         assert self.ring is not None
         layer = self.emitter.layer
         n = len(self._stream_order)
@@ -151,17 +163,28 @@ class Context:
             self._last_use[self.ring_limit[self._stream_order[self._applied % n]] :] = self._applied
             self._applied += 1
         limit = self.ring_limit[layer]
-        if words > limit:
-            return self.ring.alloc(words, limit, what, layer)  # raises the error naming the layer
-        step = STREAM_STEP
-        starts = np.arange(0, limit - words + 1, step)
-        if starts[-1] != limit - words:
-            starts = np.append(starts, limit - words)
-        # latest use of any word in [s, s + words): a sliding maximum over the per-word last use
-        peaks = np.array([self._last_use[s : s + words].max() for s in starts])
-        at = int(starts[int(np.argmin(peaks))])
-        self._last_use[at : at + words] = i
-        return at
+        if len(sizes) == 1 and sizes[0] > limit:
+            return [self.ring.alloc(sizes[0], limit, what, layer)]  # raises the error naming the layer
+        taken = np.iinfo(np.int64).max
+        use = self._last_use[:limit].copy()
+        places = []
+        for words in sizes:
+            if words > limit:
+                return None
+            starts = np.arange(0, limit - words + 1, STREAM_STEP)
+            if starts[-1] != limit - words:
+                starts = np.append(starts, limit - words)
+            # latest use of any word in [s, s + words): a sliding maximum over the per-word last use
+            peaks = np.array([use[s : s + words].max() for s in starts])
+            best = int(np.argmin(peaks))
+            if peaks[best] == taken:
+                return None
+            at = int(starts[best])
+            use[at : at + words] = taken
+            places.append(at)
+        for at, words in zip(places, sizes, strict=True):
+            self._last_use[at : at + words] = i
+        return places
 
     def kept_block(self, buffer: Buffer, samples: range | None = None) -> bool:
         """Whether every sample of ``samples`` (those the layer being lowered computes) of ``buffer`` is kept in
@@ -184,7 +207,8 @@ class Context:
         return buffer is not None and self.cached(buffer, buffer.address) is not None
 
     def arena(self, layer: str) -> Arena:
-        return Arena(self.ring_limit.get(layer, 0), self.arena_limit.get(layer, self.lim.cache_words), self.cwl, layer)
+        limits = self.ring_limit.get(layer, 0), self.arena_limit.get(layer, self.lim.cache_words)
+        return Arena(*limits, self.cwl, layer, from_end=layer in self.pass_ends)
 
     def emit(self, unit: Unit, ins: Instruction) -> None:
         if self._deferred is not None and self._meets_deferred(unit, ins):
@@ -227,9 +251,11 @@ class Context:
         return at
 
     def load_constant_at(self, at: int, words: np.ndarray) -> None:
-        """Put constant words into DDR and emit their load to cache word ``at`` (the lanes take turns)."""
-        lane = self.constant_lanes[self._constant_loads % len(self.constant_lanes)]
-        self._constant_loads += 1
+        """Put constant words into DDR and emit their load to cache word ``at``, on the constant lane that has
+        loaded the fewest words so far (so the lanes stream equal shares whatever the sizes of the loads)."""
+        k = self._lane_words.index(min(self._lane_words))
+        self._lane_words[k] += len(words)
+        lane = self.constant_lanes[k]
         ddr = lane.base + lane.store.add(words)
         self.emit(
             lane.lane,

@@ -35,10 +35,11 @@ class Constants:
 
 class Arena:
     """A bump allocator over the cache words ``start..end`` one layer may use (above the weight stream,
-    below the tensors kept in the cache)."""
+    below the tensors kept in the cache); ``from_end``: the buffers are handed out from ``end`` down."""
 
-    def __init__(self, start: int, end: int, cwl: int, layer: str):
+    def __init__(self, start: int, end: int, cwl: int, layer: str, from_end: bool = False):
         self.start, self.end, self.cwl, self.layer, self.top = start, end, cwl, layer, start
+        self.from_end = from_end
 
     @property
     def words(self) -> int:
@@ -56,7 +57,7 @@ class Arena:
             )
         at = self.top
         self.top += words
-        return at
+        return self.start + self.end - at - words if self.from_end else at
 
 
 class Ring:

@@ -16,12 +16,24 @@ PARALLEL keeps only the true dependencies, so units overlap wherever the buffers
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from pytpu.isa import Instruction, LayerSpan, Load, Program, ProgramBuilder, Ref, Store, Unit, limits_of, queue_of
+from pytpu.isa import (
+    UNITS,
+    Instruction,
+    LayerSpan,
+    Load,
+    Program,
+    ProgramBuilder,
+    Ref,
+    Store,
+    Unit,
+    limits_of,
+    queue_of,
+)
 from pytpu.params import ModelParameters
 from pytpu.sim.hazards import ACCESS
 from pytpu.sim.timing import QUEUES
@@ -71,22 +83,29 @@ class _DdrTable:
         return words[(words >= 0) & (words < count)] + offset
 
 
+REORDERABLE = (Unit.EWP, Unit.DTL0, Unit.DTL1)
+"""Units whose streams a later pass may reorder (``reorder``): each completes its instructions in order."""
+
+
 def resolve(
     steps: list[Step],
     hw: ModelParameters,
     algorithm: DependencyResolutionAlgorithm,
     activations: tuple[tuple[int, int, int], ...],
-    ewp_positions: list[int] | None = None,
-) -> tuple[Program, tuple[LayerSpan, ...], list[int]]:
+    positions: Mapping[Unit, list[int]] | None = None,
+) -> tuple[Program, tuple[LayerSpan, ...], dict[Unit, list[tuple[int, ...]]]]:
     """The program with dependencies; ``activations``: (channel, first word, words) of each activation region.
 
-    Also, per EWP instruction, the last earlier EWP instruction it conflicts with (-1: none): the EWP runs
-    in order, so that order needs no dependency, but a pass that reorders the stream must keep it.
+    Also, per instruction of each ``REORDERABLE`` unit, the earlier instructions of that unit it must stay
+    after (by index in the unit's emission order): for every cache or activation DDR word it touches, the
+    last earlier one that touched it.  The unit runs them in order, so that needs no dependency, but a pass
+    that reorders the stream must keep it; counting two reads of a word as a conflict chains every word's
+    accesses, so keeping these pairs keeps every conflicting pair's order.
 
-    ``ewp_positions``: where each EWP instruction (in emission order) goes in the EWP stream, an order that
-    keeps every EWP conflict's order (see ``reorder``).  The program's meaning is still the emission order:
-    an instruction of another unit waits for the furthest position of the EWP instructions it conflicts
-    with, since the EWP has then run every one of them.
+    ``positions``: for some ``REORDERABLE`` units, where each of their instructions (in emission order) goes
+    in the unit's stream, an order that keeps those pairs' order (see ``reorder``).  The program's meaning is
+    still the emission order: an instruction waits for the furthest position of the instructions of such a
+    unit it conflicts with, since the unit, completing in order, has then run every one of them.
     """
     lim = limits_of(hw)
     writer = np.full((len(QUEUES), lim.cache_words), -1, dtype=np.int64)
@@ -96,56 +115,77 @@ def resolve(
     builder = ProgramBuilder()
     spans: dict[tuple[str, Unit], list[int]] = {}
     sequential = algorithm is DependencyResolutionAlgorithm.SEQUENTIAL
-    ewp_barriers: list[int] = []
-    positions = ewp_positions or []
-    placed: list[Instruction | None] = [None] * len(positions)
+    after: dict[Unit, list[tuple[int, ...]]] = {unit: [] for unit in REORDERABLE}
+    touched = {unit: np.full(lim.cache_words, -1, dtype=np.int64) for unit in REORDERABLE}
+    touched_ddr = {unit: np.full(len(ddr.writer[0]), -1, dtype=np.int64) for unit in REORDERABLE}
+    orders = dict(positions or {})
+    seen = dict.fromkeys(orders, 0)  # instructions of each reordered unit so far
+    placed: dict[Unit, list[Instruction | None]] = {unit: [None] * len(p) for unit, p in orders.items()}
     none = np.full(len(QUEUES), -1, dtype=np.int64)
     for step in steps:
         ins = step.ins
         q = _Q[queue_of(step.unit, ins)]
-        moved = ewp_positions is not None and step.unit is Unit.EWP
-        index = positions[len(ewp_barriers)] if moved else builder.next_ref(step.unit).index
+        order = orders.get(step.unit)
+        own = builder.next_ref(step.unit).index if order is None else seen[step.unit]
+        index = order[own] if order is not None else own
         need = none.copy()
         reads, writes = ACCESS[type(ins)](ins, lim)
         _conflicts(need, reads, writes, writer, reader, step.unit)
-        if isinstance(ins, Load | Store):
-            words = ddr.words(ins)
+        transfer = isinstance(ins, Load | Store)
+        words = ddr.words(ins) if isinstance(ins, Load | Store) else reads[:0]
+        if transfer:
             d_reads, d_writes = (words, words[:0]) if isinstance(ins, Load) else (words[:0], words)
             _conflicts(need, d_reads, d_writes, ddr.writer, ddr.reader, step.unit)
         if sequential:
             for other in range(len(QUEUES)):
                 if _QUEUE_UNIT[other] != step.unit:
                     need[other] = max(need[other], latest[other])
-        if q == _Q["EWP"]:  # its own queue's writers (need) and readers of what it writes
-            war = int(reader[q, writes].max()) if writes.size else -1
-            ewp_barriers.append(max(int(need[q]), war))
+        if step.unit in after and not sequential and positions is None:  # what ``reorder`` needs, once
+            tables = (touched[step.unit], touched_ddr[step.unit])
+            after[step.unit].append(_after(own, tables, (np.concatenate((reads, writes)), words)))
+        if order is not None:
+            seen[step.unit] += 1
         deps = [
             Ref(_QUEUE_UNIT[other], at)
             for other, at in enumerate(need.tolist())
             if at >= 0 and not (other == q and q in _SELF_ORDERED)
         ]
-        if moved:
-            placed[index] = ins.with_deps(tuple(dict.fromkeys((*ins.deps, *deps))))
+        if order is not None:
+            placed[step.unit][index] = ins.with_deps(tuple(dict.fromkeys((*ins.deps, *deps))))
             writer[q, writes] = np.maximum(writer[q, writes], index)  # the furthest position, not the last
             reader[q, reads] = np.maximum(reader[q, reads], index)
         else:
             builder.emit(step.unit, ins, after=deps)
             writer[q, writes] = index
             reader[q, reads] = index
-        if isinstance(ins, Load | Store):
-            words = ddr.words(ins)
-            (ddr.reader if isinstance(ins, Load) else ddr.writer)[q, words] = index
+        if transfer:
+            table = (ddr.reader if isinstance(ins, Load) else ddr.writer)[q]
+            table[words] = np.maximum(table[words], index) if order is not None else index
         latest[q] = index
         spans.setdefault((step.layer, step.unit), []).append(index)
     layers = tuple(
         LayerSpan(name, unit.name, min(indices), max(indices) + 1) for (name, unit), indices in spans.items()
     )
     program = builder.build()
-    if ewp_positions is not None:
-        if any(ins is None for ins in placed) or len(placed) != len(ewp_barriers):
-            raise ValueError("ewp_positions must place every EWP instruction once")
-        program = dataclasses.replace(program, ewp=tuple(ins for ins in placed if ins is not None))
-    return program, layers, ewp_barriers
+    if placed:
+        streams = {unit: list(program.stream(unit)) for unit in UNITS}
+        for unit, stream in placed.items():
+            if any(ins is None for ins in stream) or len(stream) != seen[unit]:
+                raise ValueError(f"positions must place every {unit.name} instruction once")
+            streams[unit] = [ins for ins in stream if ins is not None]
+        program = Program.from_streams(streams)
+    return program, layers, after
+
+
+def _after(index: int, tables: tuple[np.ndarray, np.ndarray], words: tuple[np.ndarray, np.ndarray]) -> tuple[int, ...]:
+    """The earlier instructions of a unit that last touched the cache and DDR words this one (``index`` in the
+    unit's emission order) touches; ``tables`` hold, per word, that instruction's index, and get this one's."""
+    last: list[int] = []
+    for table, touched in zip(tables, words, strict=True):
+        if touched.size:
+            last.extend(np.unique(table[touched]).tolist())
+            table[touched] = index
+    return tuple(sorted({i for i in last if i >= 0}))
 
 
 _OTHER_UNITS = {unit: np.array([u != unit for u in _QUEUE_UNIT]) for unit in Unit}

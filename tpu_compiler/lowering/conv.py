@@ -187,12 +187,18 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
     row_limit = min(lim.max_rows, lim.acc_rows // 2) // g.ow
     if row_limit < 1:
         raise CompilationError(f"layer {layer.name!r}: an output row of {g.ow} pixels exceeds the accumulators")
+    # Steps of the groups before: a group's first band goes into the slot after the last group's last band, so
+    # with one band per group (a whole map) the next group's input loads while this group computes.
+    done_steps = 0
     for i, group in enumerate(groups):
         mark = arena.top
         # Through the weight stream the next group's constants load before this group's last store: a lane
         # runs in order, so behind the store they would wait for its drain.
+        # The first group's weights load after the first band's input, not before it: the first GEMMs wait for
+        # both, and for the weights only as far as their first tile, which the lanes load first.
         streamed = ctx.ring is not None
-        if i == 0 or not streamed:
+        first = functools.partial(load_constants, ctx, arena, group) if i == 0 and streamed else None
+        if not streamed:
             load_constants(ctx, arena, group)
         ahead = None
         if streamed and i + 1 < len(groups):
@@ -225,7 +231,9 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         in_bufs = [arena.alloc(in_words, "input band") for _ in range(copies)]
         out_bufs = [arena.alloc(out_words, "output band") for _ in range(copies)]
         pack_bufs = [arena.alloc(g.in_rows(per_band) * g.ow, "packed rows") for _ in range(copies if packed else 0)]
-        _emit_group(ctx, layer, g, x, y, group, bands, in_bufs, out_bufs, (pack_bufs, packed), stack, skip, ahead)
+        buffers = (in_bufs, out_bufs, (pack_bufs, packed))
+        _emit_group(ctx, layer, g, x, y, group, bands, *buffers, stack, skip, (first, ahead), done_steps)
+        done_steps += -(-len(g.samples) // stack) * len(bands)
         arena.top = mark
 
 
@@ -242,12 +250,16 @@ def _emit_group(
     packing: tuple[list[int], int],
     stack: int = 1,
     skip: tuple[int, int] | None = None,
-    ahead: Callable[[], None] | None = None,
+    extra: tuple[Callable[[], None] | None, Callable[[], None] | None] = (None, None),
+    slot0: int = 0,
 ) -> None:
     """Emit ``group``'s tiles over every band; ``stack`` > 1 (whole-map bands only): that many samples per
     step, their input maps one after the other in the band buffer and their rows in one GEMM; ``skip``: the
-    strides of a subsampled input (``_subsampled``); ``ahead``: emitted before the last step's store."""
+    strides of a subsampled input (``_subsampled``); ``extra``: emitted after the first step's input load
+    (the group's weights) and before the last step's store (the next group's); ``slot0``: the band buffers'
+    slot of the first step."""
     pack_bufs, packed = packing  # the packed rows' buffers and the taps each packs
+    first, ahead = extra
     me = MeStream(ctx)
     row_words = g.padded_w * x.wpp
     pad_code = int(layer.get("pad_code", 0))
@@ -262,7 +274,7 @@ def _emit_group(
         """Fill and load step ``index``'s input band into its slot; where its rows are read, and the stride
         between samples there."""
         samples, band = steps[index]
-        slot = index % len(in_bufs)
+        slot = (index + slot0) % len(in_bufs)
         inbuf = in_bufs[slot]
         in_stride = max_rows * row_words  # one sample's padded input in the band buffer
         if (g.left or g.right) and slot not in filled:
@@ -303,10 +315,12 @@ def _emit_group(
         """``fetch``, then the packed rows of a packed convolution: with the load, so that on the EWP (in order)
         they come before the next band's fetch, which waits for this band's GEMMs."""
         placed = fetch(index)
+        if index == 0 and first is not None:
+            first()
         if pack_bufs:
             rows = len(steps[index][1])
             inbuf = placed[0]
-            packbuf = pack_bufs[index % len(pack_bufs)]
+            packbuf = pack_bufs[(index + slot0) % len(pack_bufs)]
             ctx.emit(
                 Unit.EWP,
                 Pack(
@@ -337,7 +351,7 @@ def _emit_group(
     def work(index: int, loaded: tuple[int, int]) -> None:
         samples, band = steps[index]
         inbuf, in_stride = loaded
-        slot = index % len(in_bufs)
+        slot = (index + slot0) % len(in_bufs)
         outbuf = out_bufs[slot]
         sample, rows = samples[0], len(band)
         n = len(samples) * rows * g.ow

@@ -75,23 +75,63 @@ def weight_groups(tiles: list[OutTile], cwl: int, budget: int, layer: str) -> li
     return groups
 
 
+STREAM_PIECE = 1024
+"""Most words of one place in the weight stream: a group's tiles and output-stage blocks go in pieces of
+consecutive blocks up to this size, each where the stream is oldest."""
+LOAD_WORDS = 256
+"""Most words of one constant load: the lanes share a piece and the first GEMMs wait only for its start."""
+
+
 def load_constants(ctx: Context, arena: Arena, group: list[OutTile]) -> None:
     """Load a weight group's tiles and output-stage blocks (into the weight stream, else the layer's arena) and
-    set their addresses.  The group's tiles are all live until its last band: the stream hands out their words
-    at once."""
-    streamed = None
-    if ctx.ring is not None:
-        streamed = ctx.stream_slot(sum(t.const_words(ctx.cwl) for t in group), "weights")
-    for tile in group:
-        words = np.concatenate([pack_weight_tile(c.tile, ctx.cwl) for c in tile.chunks] + [tile.params])
-        if streamed is None:
-            at = ctx.load_constant(arena, words, f"weights of output channels {tile.o0}..{tile.o1 - 1}")
+    set their addresses.  The group's tiles are all live until its last band.
+
+    In the stream the constants go in pieces (``STREAM_PIECE``), each placed where the stream's words were
+    last used longest ago: one place for the whole group would need that many contiguous words free, and so
+    wait for the most recent of the layers that used them.  Each piece loads in ``LOAD_WORDS`` steps that the
+    constant lanes take in turns."""
+    # (tile, chunk index) of every block in load order; index -1: the tile's output-stage block
+    blocks = [(tile, k) for tile in group for k in [*range(len(tile.chunks)), -1]]
+    words = [tile.params if k < 0 else pack_weight_tile(tile.chunks[k].tile, ctx.cwl) for tile, k in blocks]
+    if ctx.ring is None:
+        for tile in group:
+            at = ctx.load_constant(
+                arena,
+                np.concatenate([w for (t, _), w in zip(blocks, words, strict=True) if t is tile]),
+                f"weights of output channels {tile.o0}..{tile.o1 - 1}",
+            )
+            _place(tile, at, ctx.cwl)
+        return
+    pieces: list[list[int]] = []  # block indices
+    for b, w in enumerate(words):
+        if pieces and sum(len(words[i]) for i in pieces[-1]) + len(w) <= STREAM_PIECE:
+            pieces[-1].append(b)
         else:
-            at = streamed
-            ctx.load_constant_at(at, words)
-            streamed += len(words)
-        tile.addr = []
-        for c in tile.chunks:
-            tile.addr.append(at)
-            at += weight_tile_words(c.tile.shape[0], c.tile.shape[1], ctx.cwl)
-        tile.params_addr = at
+            pieces.append([b])
+    sizes = [sum(len(words[i]) for i in piece) for piece in pieces]
+    places = ctx.stream_slots(sizes, "weights")
+    if places is None:
+        first = ctx.stream_slot(sum(sizes), "weights")
+        places = [first + sum(sizes[:k]) for k in range(len(sizes))]
+    for tile in group:
+        tile.addr = [0] * len(tile.chunks)
+    for piece, at in zip(pieces, places, strict=True):
+        data = np.concatenate([words[i] for i in piece])
+        for w0 in range(0, len(data), LOAD_WORDS):
+            ctx.load_constant_at(at + w0, data[w0 : w0 + LOAD_WORDS])
+        for i in piece:
+            tile, k = blocks[i]
+            if k < 0:
+                tile.params_addr = at
+            else:
+                tile.addr[k] = at
+            at += len(words[i])
+
+
+def _place(tile: OutTile, at: int, cwl: int) -> None:
+    """Set the addresses of a tile whose chunks and output-stage block are stored in order from ``at``."""
+    tile.addr = []
+    for c in tile.chunks:
+        tile.addr.append(at)
+        at += weight_tile_words(c.tile.shape[0], c.tile.shape[1], cwl)
+    tile.params_addr = at

@@ -337,8 +337,6 @@ class _StemEmitter:
             self.buf ^= 1
             k = plan.depth(i)
             self.ctx.emit(Unit.ME, LoadWeights(buf=self.buf, addr=self.tile_addrs[i], k=k, m=plan.q * g.m))
-            if i == 0:
-                self.flush()  # the previous band's drains go after this LOADW, so the loader overlaps the array
             first = step.slot.windows + (i * plan.stack * g.dy // plan.step) * plan.words
             at = acc
             for j in range(plan.offsets):
@@ -347,7 +345,14 @@ class _StemEmitter:
                 off = j * plan.q * g.sx
                 gemm = Gemm(buf=self.buf, x=x, off=off, k=k, m=plan.q * g.m, acc=at, accumulate=int(i > 0))
                 self.ctx.emit(Unit.ME, gemm)
+                if i == 0 and self.pending:
+                    # The previous band's drains one by one between this band's first GEMMs (the other half of
+                    # the accumulators): the ME starts its instructions in order, a DRAIN once the array is
+                    # free, so drains emitted together would hold the array for all but the last of them.
+                    self.ctx.emit(Unit.ME, self.pending.pop(0))
                 at += rows * count
+            if i == 0:
+                self.flush()  # the previous band's remaining drains, its MOVEs and its store
         out = self._out(step)
         at = acc
         for j in range(plan.offsets):
