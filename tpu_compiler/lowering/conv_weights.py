@@ -75,7 +75,7 @@ def weight_groups(tiles: list[OutTile], cwl: int, budget: int, layer: str) -> li
     return groups
 
 
-STREAM_PIECE = 1024
+STREAM_PIECE = 4096
 """Most words of one place in the weight stream: a group's tiles and output-stage blocks go in pieces of
 consecutive blocks up to this size, each where the stream is oldest."""
 LOAD_WORDS = 256
