@@ -116,8 +116,12 @@ def resolve(
     spans: dict[tuple[str, Unit], list[int]] = {}
     sequential = algorithm is DependencyResolutionAlgorithm.SEQUENTIAL
     after: dict[Unit, list[tuple[int, ...]]] = {unit: [] for unit in REORDERABLE}
-    touched = {unit: np.full(lim.cache_words, -1, dtype=np.int64) for unit in REORDERABLE}
-    touched_ddr = {unit: np.full(len(ddr.writer[0]), -1, dtype=np.int64) for unit in REORDERABLE}
+    collect = positions is None and not sequential  # what ``reorder`` needs: once, and only under PARALLEL
+    # per reorderable unit and word (cache, then activation DDR), the last instruction that touched it
+    touched = {
+        unit: (np.full(lim.cache_words, -1, dtype=np.int64), np.full(len(ddr.writer[0]), -1, dtype=np.int64))
+        for unit in (REORDERABLE if collect else ())
+    }
     orders = dict(positions or {})
     seen = dict.fromkeys(orders, 0)  # instructions of each reordered unit so far
     placed: dict[Unit, list[Instruction | None]] = {unit: [None] * len(p) for unit, p in orders.items()}
@@ -140,9 +144,8 @@ def resolve(
             for other in range(len(QUEUES)):
                 if _QUEUE_UNIT[other] != step.unit:
                     need[other] = max(need[other], latest[other])
-        if step.unit in after and not sequential and positions is None:  # what ``reorder`` needs, once
-            tables = (touched[step.unit], touched_ddr[step.unit])
-            after[step.unit].append(_after(own, tables, (np.concatenate((reads, writes)), words)))
+        if step.unit in touched:
+            after[step.unit].append(_after(own, touched[step.unit], (np.concatenate((reads, writes)), words)))
         if order is not None:
             seen[step.unit] += 1
         deps = [

@@ -93,32 +93,32 @@ def load_constants(ctx: Context, arena: Arena, group: list[OutTile]) -> None:
     # (tile, chunk index) of every block in load order; index -1: the tile's output-stage block
     blocks = [(tile, k) for tile in group for k in [*range(len(tile.chunks)), -1]]
     words = [tile.params if k < 0 else pack_weight_tile(tile.chunks[k].tile, ctx.cwl) for tile, k in blocks]
-    if ctx.ring is None:
-        for tile in group:
-            at = ctx.load_constant(
-                arena,
-                np.concatenate([w for (t, _), w in zip(blocks, words, strict=True) if t is tile]),
-                f"weights of output channels {tile.o0}..{tile.o1 - 1}",
-            )
-            _place(tile, at, ctx.cwl)
-        return
-    pieces: list[list[int]] = []  # block indices
-    for b, w in enumerate(words):
-        if pieces and sum(len(words[i]) for i in pieces[-1]) + len(w) <= STREAM_PIECE:
-            pieces[-1].append(b)
+    pieces: list[list[int]] = []  # block indices: a tile each in the arena, up to STREAM_PIECE words in the stream
+    size = 0
+    for b, ((tile, _), w) in enumerate(zip(blocks, words, strict=True)):
+        if ctx.ring is None:
+            new = not pieces or blocks[pieces[-1][0]][0] is not tile
         else:
-            pieces.append([b])
-    sizes = [sum(len(words[i]) for i in piece) for piece in pieces]
-    places = ctx.stream_slots(sizes, "weights")
-    if places is None:
-        first = ctx.stream_slot(sum(sizes), "weights")
-        places = [first + sum(sizes[:k]) for k in range(len(sizes))]
+            new = not pieces or size + len(w) > STREAM_PIECE
+        if new:
+            pieces.append([])
+            size = 0
+        pieces[-1].append(b)
+        size += len(w)
+    data = [np.concatenate([words[i] for i in piece]) for piece in pieces]
+    if ctx.ring is None:
+        places = [
+            ctx.load_constant(arena, d, f"weights of output channels {blocks[p[0]][0].o0}..{blocks[p[0]][0].o1 - 1}")
+            for p, d in zip(pieces, data, strict=True)
+        ]
+    else:
+        places = _stream_places(ctx, [len(d) for d in data])
+        for at, d in zip(places, data, strict=True):
+            for w0 in range(0, len(d), LOAD_WORDS):
+                ctx.load_constant_at(at + w0, d[w0 : w0 + LOAD_WORDS])
     for tile in group:
         tile.addr = [0] * len(tile.chunks)
     for piece, at in zip(pieces, places, strict=True):
-        data = np.concatenate([words[i] for i in piece])
-        for w0 in range(0, len(data), LOAD_WORDS):
-            ctx.load_constant_at(at + w0, data[w0 : w0 + LOAD_WORDS])
         for i in piece:
             tile, k = blocks[i]
             if k < 0:
@@ -128,10 +128,10 @@ def load_constants(ctx: Context, arena: Arena, group: list[OutTile]) -> None:
             at += len(words[i])
 
 
-def _place(tile: OutTile, at: int, cwl: int) -> None:
-    """Set the addresses of a tile whose chunks and output-stage block are stored in order from ``at``."""
-    tile.addr = []
-    for c in tile.chunks:
-        tile.addr.append(at)
-        at += weight_tile_words(c.tile.shape[0], c.tile.shape[1], cwl)
-    tile.params_addr = at
+def _stream_places(ctx: Context, sizes: list[int]) -> list[int]:
+    """Places in the weight stream for pieces of ``sizes`` words: each its own, else one for all, in order."""
+    places = ctx.stream_slots(sizes, "weights")
+    if places is not None:
+        return places
+    first = ctx.stream_slot(sum(sizes), "weights")
+    return [first + sum(sizes[:k]) for k in range(len(sizes))]
