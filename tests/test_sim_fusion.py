@@ -17,7 +17,7 @@ from pytpu.isa.layouts import pack_output_stage, pack_weight_tile, weight_tile_w
 from pytpu.isa.me import Drain as DrainInstruction
 from pytpu.sim import Simulator
 from pytpu.sim.engine import Schedule, recorded
-from pytpu.sim.fusion import FormedSum, SharedRows
+from pytpu.sim.fusion import FormedSum, KeptLoad, SharedRows
 from tests.tpu_reference import requantize
 
 HW = TPU_128x128_PARAMS
@@ -113,15 +113,30 @@ def test_a_plain_sum_is_formed_at_its_drain_and_equals_the_step_by_step_run() ->
     assert len(_skipped(schedule)) == 4  # both LOADWs and both GEMMs
 
 
-@pytest.mark.parametrize("overwrite", ["x", "tile"])
-def test_a_sum_whose_inputs_are_overwritten_after_being_read_runs_step_by_step(overwrite: str) -> None:
-    program = _program(overwrite)
+def test_a_sum_whose_rows_are_overwritten_after_being_read_runs_step_by_step() -> None:
+    program = _program("x")
     run, replay, schedule = _twice(program)
     # The GEMMs read before the FILL: the result is that of the original data, in the run and the replay,
     # although the words hold something else by the DRAIN.
     assert np.array_equal(run, replay)
     assert np.array_equal(replay[:N, :M], _expected(*_data()))
     assert _formed(schedule) == [] and _skipped(schedule) == set()
+
+
+def test_a_tile_overwritten_after_its_loadw_is_taken_from_the_loadw_copy() -> None:
+    """The weight stream reuses a tile's words once its LOADW copied it: the sum is still formed at the DRAIN,
+    with that tile from the copy its LOADW (which runs) kept."""
+    program = _program("tile")
+    run, replay, schedule = _twice(program)
+    assert np.array_equal(run, replay)
+    assert np.array_equal(replay[:N, :M], _expected(*_data()))
+    (formed,) = _formed(schedule)
+    steps = [program.streams[unit][index] for unit, index in schedule.refs]
+    kept = [s for s, (_, argument) in enumerate(schedule.calls) if isinstance(argument, KeptLoad)]
+    assert [steps[s].addr for s in kept] == [W_AT + TILE_WORDS]  # type: ignore[attr-defined]
+    terms = schedule.calls[formed][1].terms
+    assert [t.kept for t in terms] == [-1, kept[0]]  # the first tile from the cache, the second from the copy
+    assert len(_skipped(schedule)) == 3  # the first LOADW and both GEMMs
 
 
 def test_a_tile_also_multiplied_outside_a_formed_sum_is_still_loaded() -> None:
@@ -162,7 +177,8 @@ W2_AT = 700  # the second output tile's two K tiles
 def _shared_program(overwrite: str | None = None) -> Program:
     """Two output tiles of the same rows: (x0 x1) @ (w0; w1) drained to OUT_AT, then (x0 x1) @ (v0; v1) to
     OUT2_AT.  ``overwrite`` names what a FILL overwrites after the first DRAIN: "tile" the second output
-    tile's first K tile (before its LOADW), "x" the rows (before the second tile's GEMMs)."""
+    tile's first K tile (before its LOADW), "x" the rows (before the second tile's GEMMs), "loaded tile" that
+    K tile after its LOADW."""
     b = ProgramBuilder()
     for k_tile in range(2):
         b.emit(Unit.ME, LoadWeights(buf=k_tile, addr=W_AT + k_tile * TILE_WORDS, k=K, m=M))
@@ -174,8 +190,11 @@ def _shared_program(overwrite: str | None = None) -> Program:
     elif overwrite == "x":
         after = [b.emit(Unit.EWP, Fill(dst=_rows(1), value=-7, off=0, len=CWL), after=[first])]
     for k_tile in range(2):
-        b.emit(Unit.ME, LoadWeights(buf=k_tile, addr=W2_AT + k_tile * TILE_WORDS, k=K, m=M), after=after)
-        b.emit(Unit.ME, Gemm(buf=k_tile, x=_rows(k_tile), off=0, k=K, m=M, acc=0, accumulate=k_tile))
+        load = b.emit(Unit.ME, LoadWeights(buf=k_tile, addr=W2_AT + k_tile * TILE_WORDS, k=K, m=M), after=after)
+        if overwrite == "loaded tile" and k_tile == 0:
+            tile = Pattern.contiguous(W2_AT, 4)
+            after = [b.emit(Unit.EWP, Fill(dst=tile, value=3, off=0, len=CWL), after=[load])]
+        b.emit(Unit.ME, Gemm(buf=k_tile, x=_rows(k_tile), off=0, k=K, m=M, acc=0, accumulate=k_tile), after=after)
     b.emit(Unit.ME, _drain(OUT2_AT))
     return b.build()
 
@@ -227,6 +246,18 @@ def test_drains_of_rows_or_tiles_overwritten_after_the_first_form_their_own(over
         x[N:] = -7
     assert np.array_equal(replay[N:, :M], _expected(x, v, bias, mult, shift))
     assert _shared(schedule) == [] and len(_formed(schedule)) == 2
+
+
+def test_a_drain_whose_tile_copy_is_made_after_the_first_forms_its_own() -> None:
+    """The second output tile's first K tile is overwritten after its LOADW, which comes after the first DRAIN:
+    its sum takes that tile from the LOADW's copy, which does not exist yet at the first DRAIN."""
+    v = np.random.default_rng(5).integers(-128, 128, (2 * K, M), dtype=np.int8)
+    run, replay, schedule = _shared_twice(_shared_program("loaded tile"), v)
+    assert np.array_equal(run, replay)
+    x, _, bias, mult, shift = _data()
+    assert np.array_equal(replay[N:, :M], _expected(x, v, bias, mult, shift))  # the tile as its LOADW read it
+    assert _shared(schedule) == [] and len(_formed(schedule)) == 2
+    assert len([a for _, a in schedule.calls if isinstance(a, KeptLoad)]) == 1
 
 
 def test_a_sum_whose_rows_are_overwritten_after_its_last_gemm_is_formed_there() -> None:

@@ -18,6 +18,28 @@ _DIM_RE = re.compile(r"^(\d+):(-?\d+)$")
 
 
 @dataclass(frozen=True, slots=True)
+class Strided:
+    """A pattern's words as an array view: ``counts`` and word ``strides`` from word ``base``; ``injective``
+    when it walks no word twice (a view that can be written through)."""
+
+    base: int
+    counts: tuple[int, ...]
+    strides: tuple[int, ...]
+    injective: bool
+
+    @classmethod
+    def of(cls, pattern: Pattern) -> Strided:
+        dims = [(count, stride) for count, stride in pattern.dims if count > 1]
+        reach = 0  # the furthest the dimensions of smaller stride go
+        injective = True
+        for count, stride in sorted(dims, key=lambda d: abs(d[1])):
+            injective = injective and abs(stride) > reach
+            reach += (count - 1) * abs(stride)
+        return cls(pattern.base, tuple(c for c, _ in dims), tuple(s for _, s in dims), injective)
+
+
+
+@dataclass(frozen=True, slots=True)
 class Pattern:
     """Word addresses ``base + sum(i_d * stride_d)`` for ``0 <= i_d < count_d``, walked row-major.
 
@@ -29,6 +51,8 @@ class Pattern:
     dims: tuple[tuple[int, int], ...] = ()
     _index: slice | np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
     """:meth:`index`, kept on the pattern: a simulated program walks its patterns once per run."""
+    _strided: Strided | bool | None = field(default=None, init=False, repr=False, compare=False)
+    """:meth:`strided`, kept on the pattern (False when it is a run)."""
 
     @classmethod
     def contiguous(cls, base: int, count: int) -> Pattern:
@@ -76,6 +100,16 @@ class Pattern:
         out: slice | np.ndarray = slice(self.base, self.base + self.count) if self.is_run() else self.addresses()
         object.__setattr__(self, "_index", out)  # a cache, not a field: equality and hashing ignore it
         return out
+
+    def strided(self) -> Strided | None:
+        """The pattern as the counts and strides of an array view (None when it walks consecutive ascending
+        words: :meth:`index` is a slice then).  Viewing memory this way is several times faster than gathering
+        by :meth:`addresses`."""
+        cached = self._strided
+        if cached is None:
+            cached = False if self.is_run() else Strided.of(self)
+            object.__setattr__(self, "_strided", cached)  # a cache, not a field, as ``_index``
+        return cached if isinstance(cached, Strided) else None
 
     def is_run(self) -> bool:
         """Whether the pattern walks consecutive ascending words."""

@@ -28,7 +28,7 @@ from pytpu.isa.validate import describe, instruction_problems, raise_problems
 from pytpu.params import ModelParameters
 from pytpu.sim import fusion, ops
 from pytpu.sim.checker import wrong_unit
-from pytpu.sim.ops.op_me import drain_formed, drain_shared, form_early
+from pytpu.sim.ops.op_me import drain_formed, drain_shared, form_early, load_kept
 from pytpu.sim.recent import RecentPrograms
 from pytpu.sim.state import CACHE, DeviceState, Write
 from pytpu.sim.timeline import Event, Timeline
@@ -111,6 +111,11 @@ def _call(formed: fusion.FormedSum | fusion.SharedRows | None) -> Call | None:
     return (form_early, formed) if formed.early else (drain_formed, formed)
 
 
+def _kept_call(kept: fusion.KeptLoad | None) -> Call | None:
+    """How a replay runs a LOADW whose copy formed sums read (None for any other step)."""
+    return None if kept is None else (load_kept, kept)
+
+
 def _apply(writes: list[Write], state: DeviceState) -> None:
     for write in writes:
         write.apply(state)
@@ -164,7 +169,10 @@ class _Engine:
         steps = [self.streams[unit][index] for unit, index in self.refs]
         plan = fusion.plan(steps, actions, self.written, self.state.lim.cwl)
         table = self.semantics
-        calls = tuple(_call(plan.formed.get(step)) or (table[type(ins)], ins) for step, ins in enumerate(steps))
+        calls = tuple(
+            _call(plan.formed.get(step)) or _kept_call(plan.kept.get(step)) or (table[type(ins)], ins)
+            for step, ins in enumerate(steps)
+        )
         kept = tuple(a for a in actions if (a if a >= 0 else ~a) not in plan.skipped)
         return Schedule(timeline, tuple(self.refs), actions, calls, kept)
 

@@ -2,19 +2,22 @@
 
 A convolution's GEMMs each read activation rows and the tile a LOADW put in a weight buffer; the DRAIN
 reads their sum.  A replay (:func:`pytpu.sim.engine.replay`) runs the recorded steps in their order, and
-the recorded run saw every cache write land.  Where none of the words a sum's GEMMs and LOADWs read was
-overwritten between the read and the DRAIN, reading them at the DRAIN gives the same values: the replay
-then skips those GEMMs, and each LOADW whose every GEMM is skipped, and the DRAIN forms the sum from the
-cache at once (no copies and no bookkeeping per K tile).  Where a write lands on what the sum read only
-after its last GEMM (a FILL of padding the next band reuses), the sum is formed at that GEMM instead and
-the DRAIN drains as usual.  Consecutive DRAINs whose sums read the same rows (a convolution's output
-tiles) form their products at the first, as one (:class:`SharedRows`).  Sums that do not qualify run step
-by step.
+the recorded run saw every cache write land.  Where none of the words a sum's GEMMs read was overwritten
+between the read and the DRAIN, reading them at the DRAIN gives the same values: the replay then skips
+those GEMMs, and each LOADW whose every GEMM is skipped, and the DRAIN forms the sum from the cache at
+once (no copies and no bookkeeping per K tile).  A tile whose words a write lands on after its LOADW (the
+weight stream reusing them while the array still multiplies by the buffer) is taken from the copy its
+LOADW made instead: that LOADW runs and keeps its copy until the sums using it are formed
+(:class:`KeptLoad`).  Where a write lands on the rows a sum read only after its last GEMM (a FILL of
+padding the next band reuses), the sum is formed at that GEMM instead and the DRAIN drains as usual.
+Consecutive DRAINs whose sums read the same rows (a convolution's output tiles) form their products at
+the first, as one (:class:`SharedRows`).  Sums that do not qualify run step by step.
 
 Qualifying: the sum starts with a GEMM that does not accumulate, every further GEMM accumulates into the
 same rows and columns, no other ME instruction touches those rows meanwhile, and a DRAIN reads exactly
 them.  A write is compared with the words each GEMM read (by range, then address by address where the
-range overlaps a pattern that skips words) and with each tile's words.
+range overlaps a pattern that skips words) and with each tile's words (whether the tile is read from the
+cache or from its LOADW's copy).
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class Term:
     shape: tuple[int, ...]
     strides: tuple[int, ...]
     start: int
+    kept: int = -1
+    """The step of the LOADW whose copy holds the tile (-1: the tile is read from the cache at ``tile``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +89,23 @@ class SharedRows:
 
 
 @dataclass(frozen=True, slots=True)
+class KeptLoad:
+    """A LOADW whose copy of the tile formed sums read (a write lands on the tile's words before they are
+    formed): it keeps the copy for ``uses`` reads."""
+
+    ins: LoadWeights
+    step: int
+    uses: int
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
-    """Steps a replay skips, and the sums DRAIN steps form (by step): alone, or for a :class:`SharedRows`
-    its first DRAIN."""
+    """Steps a replay skips, the sums DRAIN steps form (by step: alone, or for a :class:`SharedRows` its first
+    DRAIN), and the LOADWs that keep their copies (by step)."""
 
     skipped: frozenset[int]
     formed: dict[int, FormedSum | SharedRows]
+    kept: dict[int, KeptLoad] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -99,8 +115,10 @@ class _Load:
     k: int
     m: int
     words: Range
+    ins: LoadWeights
     dirty: bool = False  # a write landed on its words after it read them
     gemms: list[int] = field(default_factory=list)  # every GEMM that read the tile
+    uses: int = 0  # formed sums' terms that read its copy
 
 
 @dataclass(slots=True)
@@ -110,7 +128,8 @@ class _Sum:
     m: int
     gemms: list[int] = field(default_factory=list)
     terms: list[Term] = field(default_factory=list)
-    reads: list[tuple[Range, Pattern | None]] = field(default_factory=list)  # the pattern if not every word
+    loads: list[_Load] = field(default_factory=list)  # each term's LOADW
+    reads: list[tuple[Range, Pattern | None]] = field(default_factory=list)  # the rows (pattern if not every word)
     valid: bool = True
     touched: bool = False  # a write landed on a word it read: no further GEMM may join, and it forms early
 
@@ -130,7 +149,7 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
         if action < 0:
             for words in writes.get(~action, ()):
                 lo, hi = _range(words)
-                for load in buffers.values():
+                for load in _watched(buffers, sums):
                     if load.words[0] <= hi and lo <= load.words[1]:
                         load.dirty = True
                 for rows in sums:
@@ -139,7 +158,7 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
             continue
         ins = steps[action]
         if isinstance(ins, LoadWeights):
-            buffers[ins.buf] = _Load(action, ins.addr, ins.k, ins.m, _tile_range(ins.addr, ins.k, ins.m, cwl))
+            buffers[ins.buf] = _Load(action, ins.addr, ins.k, ins.m, _tile_range(ins.addr, ins.k, ins.m, cwl), ins)
             loads.append(buffers[ins.buf])
         elif isinstance(ins, Gemm):
             _gemm(action, ins, buffers.get(ins.buf), sums, cwl)
@@ -147,14 +166,35 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
             n = ins.dst.count
             for rows in [r for r in sums if r.overlaps(ins.acc, n)]:
                 if rows.valid and (rows.start, rows.n, rows.m) == (ins.acc, n, ins.m):
-                    terms = _merged(rows.terms, cwl)
+                    terms = _merged(_sources(rows), cwl)
                     at = rows.gemms[-1] if rows.touched else action
                     formed[at] = FormedSum(ins, rows.start, rows.n, rows.m, terms, at, early=rows.touched)
                     fused.update(rows.gemms)
                 sums.remove(rows)
+    kept = {load.step: KeptLoad(load.ins, load.step, load.uses) for load in loads if load.uses}
     skipped = fused | {load.step for load in loads if load.gemms and all(g in fused for g in load.gemms)}
     skipped -= {step for step, formed_sum in formed.items() if formed_sum.early}  # the last GEMMs that form their sums
-    return Plan(frozenset(skipped), _shared(formed, actions, writes, cwl))
+    skipped -= kept.keys()
+    return Plan(frozenset(skipped), _shared(formed, actions, writes, cwl), kept)
+
+
+def _watched(buffers: dict[int, _Load], sums: list[_Sum]) -> list[_Load]:
+    """The tiles a write can still matter to: those in the buffers and those of the sums being built."""
+    watched = {id(load): load for load in buffers.values() if not load.dirty}
+    for rows in sums:
+        watched.update((id(load), load) for load in rows.loads if not load.dirty)
+    return list(watched.values())
+
+
+def _sources(rows: _Sum) -> list[Term]:
+    """The sum's terms, each tile a write landed on after its LOADW taken from that LOADW's copy."""
+    terms = []
+    for term, load in zip(rows.terms, rows.loads, strict=True):
+        if load.dirty:
+            load.uses += 1
+            term = replace(term, kept=load.step)
+        terms.append(term)
+    return terms
 
 
 def _shared(
@@ -174,7 +214,7 @@ def _shared(
         else:
             runs.append([step])
     run_of = {step: run for run in runs for step in run}
-    tiles = {step: [_tile_range(t.tile, t.k, t.m, cwl) for t in formed[step].terms] for step in run_of}
+    tiles = {step: [_tile_range(t.tile, t.k, t.m, cwl) for t in formed[step].terms if t.kept < 0] for step in run_of}
     groups: list[list[int]] = []
     open_run: list[int] | None = None  # the run of the group being formed
     first = limit = 0  # the group's first position in the run, and the position it can take members up to
@@ -185,7 +225,7 @@ def _shared(
                 continue
             run = run_of[action]
             position = run.index(action)
-            if run is open_run and position < limit:
+            if run is open_run and position < limit and _loaded_by(formed[action], groups[-1][0]):
                 groups[-1].append(action)
             else:
                 open_run, first, limit = run, position, len(run)
@@ -210,6 +250,11 @@ def _shared(
             out[group[0]] = SharedRows(tuple(members))
             out.update((member.step, member) for member in members[1:])
     return out
+
+
+def _loaded_by(formed: FormedSum, step: int) -> bool:
+    """Whether every copy the sum's tiles come from was made before ``step`` (steps are in execution order)."""
+    return all(term.kept < step for term in formed.terms)
 
 
 def _same_rows(a: FormedSum, b: FormedSum) -> bool:
@@ -261,12 +306,13 @@ def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum], cwl: int) 
             return  # accumulates onto rows a DRAIN already read: runs step by step
         rows = _Sum(ins.acc, n, ins.m)
         sums.append(rows)
-    if load is None or load.dirty or (load.k, load.m) != (ins.k, ins.m):
+    if load is None or (load.k, load.m) != (ins.k, ins.m):
         rows.valid = False
         return
     rows.gemms.append(step)
     rows.terms.append(_term(ins, load.addr, cwl))
-    rows.reads += [_read(ins.x), (load.words, None)]
+    rows.loads.append(load)
+    rows.reads.append(_read(ins.x))
 
 
 def _merged(terms: list[Term], cwl: int) -> tuple[Term, ...]:
@@ -281,6 +327,8 @@ def _merged(terms: list[Term], cwl: int) -> tuple[Term, ...]:
             last is not None
             and last.shape
             and term.shape
+            and last.kept < 0
+            and term.kept < 0
             and last.shape[:-1] == term.shape[:-1]
             and last.strides == term.strides
             and term.start == last.start + last.k

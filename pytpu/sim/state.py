@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pytpu.isa.fields import Limits, limits_of
+from pytpu.isa.pattern import Pattern, Strided
 from pytpu.params import ModelParameters
 from pytpu.sim.accumulators import Accumulators
 from pytpu.sim.memory import SparseMemory
@@ -35,16 +36,28 @@ class Write:
     """A slice of consecutive words or their addresses (see ``Pattern.index``)."""
     off: int
     values: np.ndarray
+    strided: Strided | None = None
+    """The words as a view of the cache, when they are not a slice and no word comes twice (faster to write
+    through than indexing by addresses)."""
 
     def apply(self, state: DeviceState) -> None:
-        if self.target == CACHE:
-            width = self.values.shape[1]
-            if width == state.lim.cwl:
-                state.cache[self.words] = self.values
-            else:
-                state.cache[self.words, self.off : self.off + width] = self.values
-        else:
+        if self.target != CACHE:
             state.ddr[self.target].write(self.words, self.values)
+            return
+        width = self.values.shape[1]
+        if self.strided is not None:
+            view = state.strided_view(self.strided, self.off, width)
+            view[...] = self.values.reshape(view.shape)
+        elif width == state.lim.cwl:
+            state.cache[self.words] = self.values
+        else:
+            state.cache[self.words, self.off : self.off + width] = self.values
+
+
+def cache_write(pattern: Pattern, off: int, values: np.ndarray) -> Write:
+    """A write of ``values`` (one row per word the pattern walks) to bytes ``off..`` of those cache words."""
+    strided = pattern.strided()
+    return Write(CACHE, pattern.index(), off, values, strided if strided is not None and strided.injective else None)
 
 
 class DeviceState:
@@ -59,6 +72,7 @@ class DeviceState:
         self.weights: list[WeightTile | None] = [None] * tpu.weight_buffers
         self.ddr = [SparseMemory(self.lim.cwl) for _ in range(hw.ddr.channels)]
         self.ahead: dict[int, np.ndarray] = {}  # products a replay formed ahead for later DRAINs, by their step
+        self.kept: dict[int, list] = {}  # tiles a replay's LOADWs keep for formed sums (codes, reads left), by step
 
     @property
     def acc(self) -> np.ndarray:
@@ -75,3 +89,24 @@ class DeviceState:
         if length is None or (off == 0 and length == self.lim.cwl):
             return self.cache[words]
         return self.cache[words, off : off + length]
+
+    def view_pattern(self, pattern: Pattern, off: int = 0, length: int | None = None) -> np.ndarray:
+        """Bytes ``off..off+length`` of the words ``pattern`` walks, shape ``(n, length)``: a view of the cache
+        where the words are consecutive, else a copy (for reading at once, not keeping)."""
+        strided = pattern.strided()
+        if strided is None:
+            return self.view_cache(pattern.index(), off, length)
+        length = self.lim.cwl - off if length is None else length
+        return self.strided_view(strided, off, length).reshape(-1, length)
+
+    def read_pattern(self, pattern: Pattern, off: int = 0, length: int | None = None) -> np.ndarray:
+        """:meth:`view_pattern` as a copy."""
+        out = self.view_pattern(pattern, off, length)
+        return out.copy() if np.may_share_memory(out, self.cache) else out
+
+    def strided_view(self, strided: Strided, off: int, length: int) -> np.ndarray:
+        """Bytes ``off..off+length`` of the words as an array view ``(*counts, length)`` of the cache."""
+        cwl = self.lim.cwl
+        shape = (*strided.counts, length)
+        strides = (*(s * cwl for s in strided.strides), 1)
+        return np.ndarray(shape, np.int8, self.cache, strided.base * cwl + off, strides)

@@ -18,12 +18,12 @@ from pytpu.isa.layouts import lane_mults_words, unpack_lane_mults
 from pytpu.isa.pattern import Pattern
 from pytpu.sim.arith import clamp_to_int8, requantize, round_shift
 from pytpu.sim.ops import semantics
-from pytpu.sim.state import CACHE, DeviceState, Write
+from pytpu.sim.state import DeviceState, Write, cache_write
 
 
 def _centred(state: DeviceState, pattern: Pattern, off: int, length: int, zero: int) -> np.ndarray:
     """``code - zero_point`` of the lanes processed, int64 ``(n, length)``."""
-    return state.view_cache(pattern.index(), off, length).astype(np.int64) - zero
+    return state.view_pattern(pattern, off, length).astype(np.int64) - zero
 
 
 _CODES = np.arange(256, dtype=np.uint8).view(np.int8).astype(np.int64)
@@ -49,7 +49,7 @@ def _mul_table(za: int, zb: int, mult: int, shift: int, zo: int, lo: int, hi: in
 
 def _bytes(state: DeviceState, pattern: Pattern, off: int, length: int) -> np.ndarray:
     """The lanes processed as unsigned bytes (table indexes; a view of the cache where it can be)."""
-    return state.view_cache(pattern.index(), off, length).view(np.uint8)
+    return state.view_pattern(pattern, off, length).view(np.uint8)
 
 
 def _pairs(state: DeviceState, ins: Add | Mul) -> np.ndarray:
@@ -63,26 +63,26 @@ def _pairs(state: DeviceState, ins: Add | Mul) -> np.ndarray:
 @semantics(Rescale)
 def rescale(ins: Rescale, state: DeviceState) -> list[Write]:
     table = _rescale_table(ins.za, ins.mult, ins.shift, ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.index(), ins.off, np.take(table, _bytes(state, ins.a, ins.off, ins.len)))]
+    return [cache_write(ins.dst, ins.off, np.take(table, _bytes(state, ins.a, ins.off, ins.len)))]
 
 
 @semantics(Add)
 def add(ins: Add, state: DeviceState) -> list[Write]:
     table = _add_table(ins.za, ins.zb, ins.ma, ins.mb, ins.shift, ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.index(), ins.off, np.take(table, _pairs(state, ins)))]
+    return [cache_write(ins.dst, ins.off, np.take(table, _pairs(state, ins)))]
 
 
 @semantics(Mul)
 def mul(ins: Mul, state: DeviceState) -> list[Write]:
     table = _mul_table(ins.za, ins.zb, ins.mult, ins.shift, ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.index(), ins.off, np.take(table, _pairs(state, ins)))]
+    return [cache_write(ins.dst, ins.off, np.take(table, _pairs(state, ins)))]
 
 
 @semantics(Lut)
 def lut(ins: Lut, state: DeviceState) -> list[Write]:
     table = state.cache[ins.table : ins.table + state.lim.lut_words].reshape(-1)[:LUT_ENTRIES]
-    a = state.view_cache(ins.a.index(), ins.off, ins.len).astype(np.int64)
-    return [Write(CACHE, ins.dst.index(), ins.off, table[a + 128])]
+    a = state.view_pattern(ins.a, ins.off, ins.len).astype(np.int64)
+    return [cache_write(ins.dst, ins.off, table[a + 128])]
 
 
 @semantics(PRelu)
@@ -93,7 +93,7 @@ def prelu(ins: PRelu, state: DeviceState) -> list[Write]:
     a = _centred(state, ins.a, ins.off, ins.len, ins.za)
     mult = np.where(a >= 0, np.int64(ins.pos), negative[None, :])
     out = clamp_to_int8(round_shift(a * mult, ins.shift), ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.index(), ins.off, out)]
+    return [cache_write(ins.dst, ins.off, out)]
 
 
 @semantics(Interp)
@@ -103,4 +103,4 @@ def interp(ins: Interp, state: DeviceState) -> list[Write]:
     for offset, weight in zip(ins.offsets(), ins.weights(), strict=True):
         total += state.view_cache(words + offset, ins.off, ins.len).astype(np.int64) * weight
     out = clamp_to_int8(round_shift(total, ins.shift), ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.index(), ins.off, out)]
+    return [cache_write(ins.dst, ins.off, out)]

@@ -7,7 +7,7 @@ import numpy as np
 from pytpu.isa.ewp_window import AvgPool, MaxPool, Pack, Windowed
 from pytpu.sim.arith import requantize
 from pytpu.sim.ops import semantics
-from pytpu.sim.state import CACHE, DeviceState, Write
+from pytpu.sim.state import DeviceState, Write, cache_write
 
 
 def _reduce(
@@ -39,7 +39,7 @@ def _reduce(
 @semantics(MaxPool)
 def max_pool(ins: MaxPool, state: DeviceState) -> list[Write]:
     # Padding is left out by counting it as -128, which never beats an inside tap (ties give the same code).
-    return [Write(CACHE, ins.dst.index(), ins.off, _reduce(ins, state, ins.off, ins.len, -128, np.maximum, np.int8))]
+    return [cache_write(ins.dst, ins.off, _reduce(ins, state, ins.off, ins.len, -128, np.maximum, np.int8))]
 
 
 @semantics(AvgPool)
@@ -49,7 +49,7 @@ def avg_pool(ins: AvgPool, state: DeviceState) -> list[Write]:
     _, inside = ins.taps()
     v = sums - ins.za * inside.sum(axis=1, dtype=np.int64)[:, None]
     out = requantize(v, ins.mult, ins.shift, ins.zo, ins.lo, ins.hi)
-    return [Write(CACHE, ins.dst.index(), ins.off, out)]
+    return [cache_write(ins.dst, ins.off, out)]
 
 
 @semantics(Pack)
@@ -61,4 +61,4 @@ def pack(ins: Pack, state: DeviceState) -> list[Write]:
     for t in range(n_taps):
         values = state.cache[words[:, t], lanes]
         out[:, t * ins.len : (t + 1) * ins.len] = np.where(inside[:, t, None], values, np.int8(ins.fill))
-    return [Write(CACHE, ins.dst.index(), ins.dst_off, out)]
+    return [cache_write(ins.dst, ins.dst_off, out)]

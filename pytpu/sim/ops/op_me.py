@@ -11,9 +11,9 @@ from pytpu.isa.layouts import output_stage_words, unpack_output_stage, weight_ti
 from pytpu.isa.me import Drain, Gemm, LoadWeights
 from pytpu.sim.accumulators import Tiles, summed
 from pytpu.sim.arith import OutputStage
-from pytpu.sim.fusion import FormedSum, SharedRows
+from pytpu.sim.fusion import FormedSum, KeptLoad, SharedRows, Term
 from pytpu.sim.ops import semantics
-from pytpu.sim.state import CACHE, DeviceState, WeightTile, Write
+from pytpu.sim.state import DeviceState, WeightTile, Write, cache_write
 
 
 @semantics(LoadWeights)
@@ -21,6 +21,26 @@ def load_weights(ins: LoadWeights, state: DeviceState) -> list[Write]:
     codes = weight_tile_at(state.cache, ins.addr, ins.k, ins.m).copy()  # a view of the cache until copied
     state.weights[ins.buf] = WeightTile(ins.k, ins.m, codes, _diagonal(codes))
     return []
+
+
+def load_kept(kept: KeptLoad, state: DeviceState) -> list[Write]:
+    """A LOADW whose copy formed sums read later (see pytpu.sim.fusion.KeptLoad): kept for them too."""
+    load_weights(kept.ins, state)
+    tile = state.weights[kept.ins.buf]
+    assert tile is not None
+    state.kept[kept.step] = [tile.codes, kept.uses]
+    return []
+
+
+def _tile(term: Term, state: DeviceState) -> np.ndarray:
+    """A term's tile: from the cache, or the copy its LOADW kept (released after its last use)."""
+    if term.kept < 0:
+        return weight_tile_at(state.cache, term.tile, term.k, term.m)
+    entry = state.kept[term.kept]
+    entry[1] -= 1
+    if not entry[1]:
+        del state.kept[term.kept]
+    return entry[0]
 
 
 def _diagonal(codes: np.ndarray) -> np.ndarray | None:
@@ -42,7 +62,7 @@ def gemm(ins: Gemm, state: DeviceState) -> list[Write]:
     if tile is None or (tile.k, tile.m) != (ins.k, ins.m):
         held = "nothing" if tile is None else f"a {tile.k}x{tile.m} tile"
         raise ProgramError(f"multiplies by a {ins.k}x{ins.m} tile but weight buffer {ins.buf} holds {held}")
-    x = state.read_cache(ins.x.index(), ins.off, ins.k)
+    x = state.read_pattern(ins.x, ins.off, ins.k)
     state.accumulators.gemm(ins.acc, x, tile.codes, bool(ins.accumulate), tile.diagonal)
     return []
 
@@ -53,7 +73,7 @@ def drain(ins: Drain, state: DeviceState) -> list[Write]:
     block = state.cache[ins.params : ins.params + output_stage_words(ins.m, cwl)]
     stage = _output_stage(block.tobytes(), ins.m, cwl)
     acc = state.accumulators.read(ins.acc, ins.dst.count, ins.m)
-    return [Write(CACHE, ins.dst.index(), ins.off, stage.apply(acc, ins.zo, ins.lo, ins.hi))]
+    return [cache_write(ins.dst, ins.off, stage.apply(acc, ins.zo, ins.lo, ins.hi))]
 
 
 @lru_cache(maxsize=1024)
@@ -72,7 +92,7 @@ def drain_formed(formed: FormedSum, state: DeviceState) -> list[Write]:
 
 
 def _summed(formed: FormedSum, state: DeviceState) -> np.ndarray:
-    ws = [weight_tile_at(state.cache, term.tile, term.k, term.m) for term in formed.terms]
+    ws = [_tile(term, state) for term in formed.terms]
     return summed(formed.n, formed.m, _rows_of(formed, state), ws, [_diagonal(w) for w in ws])
 
 
@@ -86,10 +106,8 @@ def drain_shared(shared: SharedRows, state: DeviceState) -> list[Write]:
     """The first DRAIN of a :class:`~pytpu.sim.fusion.SharedRows`: every member's product at once (each later
     member's waits in ``state.ahead``), then its own drain."""
     first = shared.members[0]
-    cache = state.cache
     ws: list[Tiles] = [
-        tuple(weight_tile_at(cache, member.terms[i].tile, term.k, member.m) for member in shared.members)
-        for i, term in enumerate(first.terms)
+        tuple(_tile(member.terms[i], state) for member in shared.members) for i in range(len(first.terms))
     ]
     total = sum(member.m for member in shared.members)
     values = summed(first.n, total, _rows_of(first, state), ws, [None] * len(ws))
@@ -108,5 +126,5 @@ def _rows_of(formed: FormedSum, state: DeviceState) -> list[np.ndarray]:
         if term.shape:  # a strided view of the rows
             rows.append(np.ndarray(term.shape, np.int8, state.cache, term.start, term.strides))
         else:
-            rows.append(state.view_cache(term.x.index(), term.off, term.k))
+            rows.append(state.view_pattern(term.x, term.off, term.k))
     return rows
