@@ -38,7 +38,6 @@ class Strided:
         return cls(pattern.base, tuple(c for c, _ in dims), tuple(s for _, s in dims), injective)
 
 
-
 @dataclass(frozen=True, slots=True)
 class Pattern:
     """Word addresses ``base + sum(i_d * stride_d)`` for ``0 <= i_d < count_d``, walked row-major.

@@ -72,7 +72,7 @@ class DeviceState:
         self.weights: list[WeightTile | None] = [None] * tpu.weight_buffers
         self.ddr = [SparseMemory(self.lim.cwl) for _ in range(hw.ddr.channels)]
         self.ahead: dict[int, np.ndarray] = {}  # products a replay formed ahead for later DRAINs, by their step
-        self.kept: dict[int, list] = {}  # tiles a replay's LOADWs keep for formed sums (codes, reads left), by step
+        self.kept: dict[int, tuple[np.ndarray, int]] = {}  # tiles LOADWs keep for a replay: (codes, reads left)
 
     @property
     def acc(self) -> np.ndarray:

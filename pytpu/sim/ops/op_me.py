@@ -28,7 +28,7 @@ def load_kept(kept: KeptLoad, state: DeviceState) -> list[Write]:
     load_weights(kept.ins, state)
     tile = state.weights[kept.ins.buf]
     assert tile is not None
-    state.kept[kept.step] = [tile.codes, kept.uses]
+    state.kept[kept.step] = (tile.codes, kept.uses)
     return []
 
 
@@ -36,11 +36,10 @@ def _tile(term: Term, state: DeviceState) -> np.ndarray:
     """A term's tile: from the cache, or the copy its LOADW kept (released after its last use)."""
     if term.kept < 0:
         return weight_tile_at(state.cache, term.tile, term.k, term.m)
-    entry = state.kept[term.kept]
-    entry[1] -= 1
-    if not entry[1]:
-        del state.kept[term.kept]
-    return entry[0]
+    codes, uses = state.kept.pop(term.kept)
+    if uses > 1:
+        state.kept[term.kept] = (codes, uses - 1)
+    return codes
 
 
 def _diagonal(codes: np.ndarray) -> np.ndarray | None:
