@@ -111,11 +111,8 @@ class Plan:
 @dataclass(slots=True)
 class _Load:
     step: int
-    addr: int
-    k: int
-    m: int
-    words: Range
     ins: LoadWeights
+    words: Range
     dirty: bool = False  # a write landed on its words after it read them
     gemms: list[int] = field(default_factory=list)  # every GEMM that read the tile
     uses: int = 0  # formed sums' terms that read its copy
@@ -158,7 +155,7 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
             continue
         ins = steps[action]
         if isinstance(ins, LoadWeights):
-            buffers[ins.buf] = _Load(action, ins.addr, ins.k, ins.m, _tile_range(ins.addr, ins.k, ins.m, cwl), ins)
+            buffers[ins.buf] = _Load(action, ins, _tile_range(ins.addr, ins.k, ins.m, cwl))
             loads.append(buffers[ins.buf])
         elif isinstance(ins, Gemm):
             _gemm(action, ins, buffers.get(ins.buf), sums, cwl)
@@ -306,11 +303,11 @@ def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum], cwl: int) 
             return  # accumulates onto rows a DRAIN already read: runs step by step
         rows = _Sum(ins.acc, n, ins.m)
         sums.append(rows)
-    if load is None or (load.k, load.m) != (ins.k, ins.m):
+    if load is None or (load.ins.k, load.ins.m) != (ins.k, ins.m):
         rows.valid = False
         return
     rows.gemms.append(step)
-    rows.terms.append(_term(ins, load.addr, cwl))
+    rows.terms.append(_term(ins, load.ins.addr, cwl))
     rows.loads.append(load)
     rows.reads.append(_read(ins.x))
 

@@ -92,7 +92,8 @@ class DeviceState:
 
     def view_pattern(self, pattern: Pattern, off: int = 0, length: int | None = None) -> np.ndarray:
         """Bytes ``off..off+length`` of the words ``pattern`` walks, shape ``(n, length)``: a view of the cache
-        where the words are consecutive, else a copy (for reading at once, not keeping)."""
+        where the words are consecutive or the strided view flattens to one, else a copy (for reading at once,
+        not keeping)."""
         strided = pattern.strided()
         if strided is None:
             return self.view_cache(pattern.index(), off, length)
