@@ -28,6 +28,7 @@ from pytpu.isa.validate import describe, instruction_problems, raise_problems
 from pytpu.params import ModelParameters
 from pytpu.sim import fusion, ops
 from pytpu.sim.checker import wrong_unit
+from pytpu.sim.off_main import off_main_thread
 from pytpu.sim.ops.op_me import drain_formed, drain_shared, form_early, load_kept
 from pytpu.sim.recent import RecentPrograms
 from pytpu.sim.state import CACHE, DeviceState, Write
@@ -66,8 +67,15 @@ def execute(program: Program, state: DeviceState, *, checked: bool = False, data
     A program that has not been through the static checker (``checked=False``) is checked instruction by
     instruction as it executes (unit, fields, accesses against capacity and alignment, rules, dependencies),
     so it cannot touch memory the device does not have; one that has been is not checked twice.  A program
-    that ran to the end lately (on this platform) replays its schedule.
+    that ran to the end lately (on this platform) replays its schedule.  A run with data runs off the main
+    thread (see :mod:`pytpu.sim.off_main`).
     """
+    if data:
+        return off_main_thread(_execute, program, state, checked)
+    return _execute(program, state, checked, data=False)
+
+
+def _execute(program: Program, state: DeviceState, checked: bool, data: bool = True) -> Timeline:
     schedule = recorded(program, state.hw)
     if schedule is None:
         schedule = _Engine(program, state, checked, data).run()
