@@ -113,6 +113,29 @@ def test_a_plain_sum_is_formed_at_its_drain_and_equals_the_step_by_step_run() ->
     assert len(_skipped(schedule)) == 4  # both LOADWs and both GEMMs
 
 
+@pytest.mark.parametrize("step", [2, -2])
+def test_the_channel_words_of_pixels_walked_either_way_merge_into_one_term(step: int) -> None:
+    """Pixels of two words (256 channels), read a word per K tile, forwards or backwards: one view of both words
+    of every pixel times both tiles."""
+    first = X_AT if step > 0 else X_AT + 2 * (N - 1)
+    b = ProgramBuilder()
+    b.emit(Unit.ME, LoadWeights(buf=0, addr=W_AT, k=K, m=M))
+    b.emit(Unit.ME, Gemm(buf=0, x=Pattern(first, ((N, step),)), off=0, k=K, m=M, acc=0, accumulate=0))
+    b.emit(Unit.ME, LoadWeights(buf=1, addr=W_AT + TILE_WORDS, k=K, m=M))
+    b.emit(Unit.ME, Gemm(buf=1, x=Pattern(first + 1, ((N, step),)), off=0, k=K, m=M, acc=0, accumulate=1))
+    b.emit(Unit.ME, _drain(OUT_AT))
+    run, replay, schedule = _twice(b.build())
+    x, w, bias, mult, shift = _data()
+    pixels = x.reshape(N, 2 * CWL)[:: 1 if step > 0 else -1].astype(np.int64)
+    expected = requantize(
+        pixels @ w.astype(np.int64) + bias, mult.astype(np.int64), shift.astype(np.int64), 0, -128, 127
+    )
+    assert np.array_equal(run[:N, :M], expected)
+    assert np.array_equal(replay, run)
+    (formed,) = [schedule.calls[step][1] for step in _formed(schedule)]
+    assert isinstance(formed, FormedSum) and len(formed.terms) == 1 and formed.terms[0].k == 2 * K
+
+
 def test_a_sum_whose_rows_are_overwritten_after_being_read_runs_step_by_step() -> None:
     program = _program("x")
     run, replay, schedule = _twice(program)

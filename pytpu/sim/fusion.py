@@ -29,7 +29,7 @@ import numpy as np
 from pytpu.isa.base import Instruction
 from pytpu.isa.layouts import weight_tile_words
 from pytpu.isa.me import Drain, Gemm, LoadWeights
-from pytpu.isa.pattern import Pattern
+from pytpu.isa.pattern import Pattern, Strided
 from pytpu.sim.accumulators import EXACT_FLOAT32_TERMS
 
 Range = tuple[int, int]
@@ -44,8 +44,8 @@ class Term:
     """One GEMM (or several merged) of a formed sum: rows ``x`` (bytes ``off..off+k``) times the K x M tile at
     word ``tile``.
 
-    ``shape``, ``strides`` and ``start`` place the rows in the cache's bytes as a strided view (``shape`` is
-    empty when a stride is negative: the rows are gathered instead).
+    ``rows`` walks ``x``'s words as a view of the cache (:meth:`DeviceState.strided_view` of bytes ``off..off+k``;
+    a merged term's ``k`` bytes run on into the next words).
     """
 
     x: Pattern
@@ -53,9 +53,7 @@ class Term:
     k: int
     tile: int
     m: int
-    shape: tuple[int, ...]
-    strides: tuple[int, ...]
-    start: int
+    rows: Strided
     kept: int = -1
     """The step of the LOADW whose copy holds the tile (-1: the tile is read from the cache at ``tile``)."""
 
@@ -158,7 +156,7 @@ def plan(steps: list[Instruction], actions: tuple[int, ...], writes: dict[int, l
             buffers[ins.buf] = _Load(action, ins, _tile_range(ins.addr, ins.k, ins.m, cwl))
             loads.append(buffers[ins.buf])
         elif isinstance(ins, Gemm):
-            _gemm(action, ins, buffers.get(ins.buf), sums, cwl)
+            _gemm(action, ins, buffers.get(ins.buf), sums)
         elif isinstance(ins, Drain):
             n = ins.dst.count
             for rows in [r for r in sums if r.overlaps(ins.acc, n)]:
@@ -259,10 +257,7 @@ def _same_rows(a: FormedSum, b: FormedSum) -> bool:
     return (
         a.n == b.n
         and len(a.terms) == len(b.terms)
-        and all(
-            (s.x, s.off, s.k, s.shape, s.strides, s.start) == (t.x, t.off, t.k, t.shape, t.strides, t.start)
-            for s, t in zip(a.terms, b.terms, strict=True)
-        )
+        and all((s.x, s.off, s.k, s.rows) == (t.x, t.off, t.k, t.rows) for s, t in zip(a.terms, b.terms, strict=True))
     )
 
 
@@ -276,16 +271,7 @@ def _read(pattern: Pattern) -> tuple[Range, Pattern | None]:
     return pattern.span(), None if pattern.is_run() else pattern
 
 
-def _term(ins: Gemm, tile: int, cwl: int) -> Term:
-    dims = ins.x.dims
-    if any(stride < 0 for _, stride in dims):
-        return Term(ins.x, ins.off, ins.k, tile, ins.m, (), (), 0)
-    shape = (*(count for count, _ in dims), ins.k)
-    strides = (*(stride * cwl for _, stride in dims), 1)
-    return Term(ins.x, ins.off, ins.k, tile, ins.m, shape, strides, ins.x.base * cwl + ins.off)
-
-
-def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum], cwl: int) -> None:
+def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum]) -> None:
     """Add the GEMM to the sum it continues or starts (refusing the sums it cannot be part of)."""
     n = ins.x.count
     if load is not None:
@@ -307,7 +293,7 @@ def _gemm(step: int, ins: Gemm, load: _Load | None, sums: list[_Sum], cwl: int) 
         rows.valid = False
         return
     rows.gemms.append(step)
-    rows.terms.append(_term(ins, load.ins.addr, cwl))
+    rows.terms.append(Term(ins.x, ins.off, ins.k, load.ins.addr, ins.m, Strided.of(ins.x)))
     rows.loads.append(load)
     rows.reads.append(_read(ins.x))
 
@@ -322,20 +308,16 @@ def _merged(terms: list[Term], cwl: int) -> tuple[Term, ...]:
         last = out[-1] if out else None
         if (
             last is not None
-            and last.shape
-            and term.shape
             and last.kept < 0
             and term.kept < 0
-            and last.shape[:-1] == term.shape[:-1]
-            and last.strides == term.strides
-            and term.start == last.start + last.k
+            and (last.rows.counts, last.rows.strides) == (term.rows.counts, term.rows.strides)
+            and term.rows.base * cwl + term.off == last.rows.base * cwl + last.off + last.k
             and term.m == last.m
             and (last.k * last.m) % cwl == 0
             and term.tile == last.tile + last.k * last.m // cwl
             and last.k + term.k <= EXACT_FLOAT32_TERMS
         ):
-            k = last.k + term.k
-            out[-1] = Term(last.x, last.off, k, last.tile, last.m, (*last.shape[:-1], k), last.strides, last.start)
+            out[-1] = replace(last, k=last.k + term.k)
         else:
             out.append(term)
     return tuple(out)

@@ -120,10 +120,4 @@ def drain_shared(shared: SharedRows, state: DeviceState) -> list[Write]:
 
 def _rows_of(formed: FormedSum, state: DeviceState) -> list[np.ndarray]:
     """The rows of each term, as views of the cache (the plan checked them against the cache)."""
-    rows = []
-    for term in formed.terms:
-        if term.shape:  # a strided view of the rows
-            rows.append(np.ndarray(term.shape, np.int8, state.cache, term.start, term.strides))
-        else:
-            rows.append(state.view_pattern(term.x, term.off, term.k))
-    return rows
+    return [state.strided_view(term.rows, term.off, term.k) for term in formed.terms]
