@@ -43,6 +43,12 @@ def test_arguments_results_and_errors_reach_the_caller() -> None:
         off_main_thread(fail)
 
 
+def test_the_worker_runs_in_the_callers_context() -> None:
+    with np.errstate(over="raise"):
+        assert off_main_thread(lambda: np.geterr()["over"]) == "raise"
+    assert off_main_thread(lambda: np.geterr()["over"]) == np.geterr()["over"]
+
+
 def test_a_simulated_run_with_data_happens_on_the_worker_and_changes_the_callers_device(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

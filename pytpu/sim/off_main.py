@@ -10,6 +10,7 @@ inferences on worker threads already; :func:`off_main_thread` does the same for 
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 from collections.abc import Callable
@@ -27,12 +28,19 @@ _pool: tuple[int, ThreadPoolExecutor] | None = None  # the process that made it,
 
 
 def off_main_thread(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """``fn(*args, **kwargs)``, on a worker thread if called from the main thread (it waits for the result;
-    exceptions reach the caller as ``fn`` raised them)."""
+    """``fn(*args, **kwargs)``, on a worker thread if called from the main thread, in a copy of the caller's
+    context (numpy's error settings, for one).  The caller waits for the result; exceptions reach it as ``fn``
+    raised them.  A caller interrupted while waiting (Ctrl-C) returns at once, the run finishing on its
+    worker."""
     if threading.current_thread() is not threading.main_thread():
         return fn(*args, **kwargs)
+    context = contextvars.copy_context()
+
+    def call() -> T:
+        return context.run(fn, *args, **kwargs)
+
     try:
-        future = _executor().submit(fn, *args, **kwargs)
+        future = _executor().submit(call)
     except RuntimeError:  # the interpreter is shutting down: no new threads
         return fn(*args, **kwargs)
     return future.result()
