@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, model_execute
-from pytpu.isa import MaxPool, Move
+from pytpu.isa import MaxPool, Move, Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import O1, O5, Segment, TensorAxis
@@ -247,3 +248,31 @@ def test_user_bands_of_a_stem() -> None:
     executable, descriptions = compiler.compile_(HW, network, O5, slicing_scheme=scheme)
     out = model_execute(executable, descriptions, {renaming["x:0"]: codes}).output_codes[renaming["y:0"]]
     assert np.array_equal(out, _golden(model, codes))
+
+
+W_SILU = (_w(3, 3, 3, 16), _w(3, 3, 16, 32, scale=0.1))
+
+
+def silu_stem(x: tf.Tensor) -> tf.Tensor:
+    """YOLOv8n's first layers: the transpose, a 3x3 stride-2 stem of 16 outputs, SiLU (a lookup), and a 3x3
+    stride-2 convolution reading it."""
+    y = tf.nn.conv2d(_nhwc(x), W_SILU[0], [1, 2, 2, 1], "SAME")
+    return tf.nn.conv2d(y * tf.sigmoid(y), W_SILU[1], [1, 2, 2, 1], "SAME")
+
+
+def test_a_stem_applies_the_lookup_after_it_to_its_bands() -> None:
+    """``layer_fusion`` with the maps through DDR: the stem looks up each output band before storing it as the
+    lookup's output, so its own 16x20 map is never stored. Exact with and without, at batch 1 and 3."""
+    model = quantize(silu_stem, seeded((4, 3, 32, 40), 0))[1]
+    through_ddr = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)
+    stored = {}
+    for fusion in (-1, 0):
+        parameters = dataclasses.replace(through_ddr, layer_fusion=fusion)
+        for batch in (1, 3):
+            codes = model.rescale({"x:0": seeded((batch, 3, 32, 40), 3)})["x:0"]
+            executable, descriptions, renaming = _compile(model, batch, parameters)
+            out = model_execute(executable, descriptions, {renaming["x:0"]: codes}).output_codes[renaming["y:0"]]
+            assert np.array_equal(out, _golden(model, codes))
+        program = _compile(model, 1, parameters)[0].program
+        stored[fusion] = sum(ins.ddr.count for ins in (*program.dtl0, *program.dtl1) if isinstance(ins, Store))
+    assert stored[0] - stored[-1] == 16 * 20  # the stem's map: a word per pixel

@@ -34,7 +34,7 @@ from tpu_compiler.compiler.rewrites import rewrite
 from tpu_compiler.compiler.schedule import resolve
 from tpu_compiler.compiler.slicing import SlicingScheme, check_names
 from tpu_compiler.compiler.views import Views, plan_views
-from tpu_compiler.lowering import RULES
+from tpu_compiler.lowering import RULES, epilogue
 from tpu_compiler.network import Layer, Network
 
 ACTIVATION_CHANNEL = 0
@@ -85,6 +85,7 @@ def compile_(
         split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
         if split and order[split - 1].kind != "layout":  # (a layout layer places its buffers itself)
             ctx.pass_ends = {order[split - 1].name}
+        ctx.fusible = epilogue.fusible(order, ctx.readers, _held_outputs(views), split, parameters.layer_fusion)
         if keep:
             _plan_residency(ctx, order, net, views, excluded, split)
         ctx.plan_stream([(layer.name, layer.inputs) for layer in order])
@@ -135,6 +136,11 @@ def _lower(ctx: Context, order: list[Layer], split: int) -> None:
             ctx.emitter.layer = layer.name
             RULES[layer.kind](ctx, layer)
     ctx.flush_drain()
+
+
+def _held_outputs(views: Views) -> set[str]:
+    """The tensors whose DDR words hold the network's outputs."""
+    return {held for held, _ in views.outputs.values()}
 
 
 def _sample_major_prefix(

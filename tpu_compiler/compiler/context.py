@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from tpu_compiler.compiler.memory import Arena, Constants, Ring
 from tpu_compiler.compiler.schedule import Emitter
 from tpu_compiler.compiler.slicing import SlicingScheme
 from tpu_compiler.network import Layer, Tensor
+
+if TYPE_CHECKING:
+    from tpu_compiler.lowering.epilogue import Epilogue
 
 
 @dataclass(frozen=True)
@@ -106,6 +110,12 @@ class Context:
         while this one finishes."""
         self.gathers: dict[tuple[object, ...], list[Instruction]] = {}
         """A layout layer's chunk -> its MOVEs and FILLs, made once for every sample and pass that repeats it."""
+        self.fusible: dict[str, Layer] = {}
+        """Producer -> the lookup that may run as its epilogue (``lowering.epilogue``, under ``layer_fusion``)."""
+        self.epilogues: dict[str, Epilogue] = {}
+        """Producer -> the lookup it applies to its output bands."""
+        self.fused: set[str] = set()
+        """Layers fused into the layer before them: they emit nothing."""
         self.packed: dict[str, int] = {}
         """Kept tensor -> ``q`` when its producer left it packed: the ``q`` pixels of each group of a row in the
         word of the group's first pixel (the others' words unwritten); only its one reader knows (see

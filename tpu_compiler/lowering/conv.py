@@ -26,6 +26,7 @@ from pytpu.isa import Drain, Gemm, Pack, Pattern, Unit
 from pytpu.isa.layouts import pack_output_stage
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
+from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows, pipelined_rows
 from tpu_compiler.lowering.conv_groups import lower_grouped, plan_grouping
 from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
@@ -166,6 +167,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
             lower_grouped(ctx, layer, g, x, y, grouping)
             return
     arena = ctx.arena(layer.name)
+    epilogue.fuse(ctx, layer, arena)
     lim = ctx.lim
     row_words = g.padded_w * x.wpp
 
@@ -391,9 +393,9 @@ def _emit_group(
         if ahead is not None and index == len(steps) - 1:
             ahead()
         if (w0, w1) == (0, y.wpp):
-            ctx.store(y, ddr, Pattern.contiguous(outbuf, n * y.wpp))
+            epilogue.store_band(ctx, layer.name, y, ddr, Pattern.contiguous(outbuf, n * y.wpp))
         else:  # only this group's words of each pixel
             words = ((n, y.wpp), (w1 - w0, 1))
-            ctx.store(y, Pattern(ddr + w0, words), Pattern(outbuf + w0, words))
+            epilogue.store_band(ctx, layer.name, y, Pattern(ddr + w0, words), Pattern(outbuf + w0, words))
 
     pipeline(len(steps), len(in_bufs), load, work)

@@ -144,6 +144,8 @@ def _words(base: int, pixels: np.ndarray, wpp: int) -> np.ndarray:
 
 
 def lower_lut(ctx: Context, layer: Layer) -> None:
+    if layer.name in ctx.fused:  # applied by the layer before to its output bands (lowering.epilogue)
+        return
     arena = ctx.arena(layer.name)
     table = ctx.load_constant(arena, pack_lut(layer.arrays["table"], ctx.cwl), "lookup table")
 

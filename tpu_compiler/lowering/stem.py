@@ -41,6 +41,7 @@ from pytpu.params import ModelParameters
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.memory import Arena
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
+from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows
 from tpu_compiler.lowering.window import ConvWindow, window_fields
 from tpu_compiler.network import Layer
@@ -282,6 +283,7 @@ class _StemEmitter:
         params_addr: int,
     ):
         self.ctx, self.plan, self.x, self.y = ctx, plan, x, y
+        self.name = layer.name
         self.in_rows = in_rows  # rows each slot holds per channel
         self.tile_addrs, self.params_addr = tile_addrs, params_addr
         self.pad_code = int(layer.get("pad_code", 0))
@@ -396,7 +398,7 @@ class _StemEmitter:
                 )
                 self.ctx.emit(Unit.EWP, move)
         ddr = self.y.at(step.sample, step.band.start * g.ow * self.y.wpp)
-        self.ctx.store(self.y, ddr, Pattern.contiguous(out, rows * g.ow * self.y.wpp))
+        epilogue.store_band(self.ctx, self.name, self.y, ddr, Pattern.contiguous(out, rows * g.ow * self.y.wpp))
 
     # Helpers.
 
@@ -467,6 +469,7 @@ def lower_stem(ctx: Context, layer: Layer) -> None:
         ctx.packed[layer.name] = plan.q
     arena = ctx.arena(layer.name)
     tile_addrs, params_addr = _load_constants(ctx, layer, plan, arena)
+    epilogue.fuse(ctx, layer, arena)
     per_band, copies, bands = _bands(ctx, layer, plan, arena.free)
     emitter = _StemEmitter(ctx, layer, plan, x, y, plan.in_rows(per_band), tile_addrs, params_addr)
     slots = [

@@ -1,0 +1,84 @@
+"""Layer fusion of a lookup table into the convolution before it: applied to each output band before its store.
+
+A convolution followed by its activation as a lookup (YOLOv8n's and EfficientNet's SiLU) whose output map
+does not stay in the cache stores the map, and the lookup loads it, looks it up and stores it again: two
+DDR round trips of the map where one does.  Fused (``layer_fusion``, the manual's "B1 computed from A1"),
+the convolution looks up each output band where it drained it and stores the band as the lookup's
+output; the lookup layer then emits nothing.  Lowerings that store their output band by band
+(``conv._emit_group``, ``stem``) call :func:`fuse` once they know they do, and :func:`store_band` for each
+band.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+
+from pytpu.isa import Lut, Pattern, Unit
+from pytpu.isa.layouts import pack_lut
+from tpu_compiler.compiler.context import Buffer, Context
+from tpu_compiler.compiler.memory import Arena
+from tpu_compiler.network import Layer
+
+PRODUCERS = frozenset({"conv"})
+"""Layer kinds whose lowerings may take a lookup as their epilogue."""
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """The lookup a layer applies to its output bands: the lookup's output buffer, its table's cache word and
+    the lanes of each word it looks up."""
+
+    out: Buffer
+    table: int
+    lanes: int
+
+
+def fusible(
+    order: list[Layer], readers: Mapping[str, list[Layer]], outputs: Collection[str], split: int, fusion: int
+) -> dict[str, Layer]:
+    """Producer -> the lookup that may be fused into it: the lookup comes right after it, is its output's only
+    reader, that output is no network output, and both run in the same pass (``split``: the per-sample
+    prefix).  None when ``fusion`` (``layer_fusion``) is 0."""
+    if fusion == 0:
+        return {}
+    out: dict[str, Layer] = {}
+    for i, (producer, layer) in enumerate(itertools.pairwise(order)):
+        if (
+            layer.kind == "lut"
+            and producer.kind in PRODUCERS
+            and list(layer.inputs) == [producer.name]
+            and [r.name for r in readers.get(producer.name, [])] == [layer.name]
+            and producer.name not in outputs
+            and (i + 1 < split) == (i < split)
+        ):
+            out[producer.name] = layer
+    return out
+
+
+def fuse(ctx: Context, producer: Layer, arena: Arena) -> None:
+    """Take on the lookup fusible into ``producer`` (if any, and if neither map stays in the cache): its table
+    goes into ``arena``, and the lookup layer will emit nothing."""
+    lut = ctx.fusible.get(producer.name)
+    if lut is None:
+        return
+    out = ctx.buffers[lut.name]
+    if any(ctx.cached(b, b.at(s)) is not None for b in (ctx.buffers[producer.name], out) for s in ctx.samples):
+        return  # a map kept in the cache: no round trip to save, and the lookup would only wait for the bands
+    table = ctx.load_constant(arena, pack_lut(lut.arrays["table"], ctx.cwl), "lookup table")
+    lanes = out.tensor.channels if out.wpp == 1 else ctx.cwl
+    ctx.epilogues[producer.name] = Epilogue(out, table, lanes)
+    ctx.fused.add(lut.name)
+
+
+def store_band(ctx: Context, producer: str, y: Buffer, ddr: int | Pattern, cache: Pattern) -> None:
+    """Store words of ``producer``'s output ``y``: as they are, or looked up in place first and stored as the
+    fused lookup's output (same shape, so the same words of its buffer)."""
+    epilogue = ctx.epilogues.get(producer)
+    if epilogue is None:
+        ctx.store(y, ddr, cache)
+        return
+    ctx.emit(Unit.EWP, Lut(dst=cache, a=cache, table=epilogue.table, off=0, len=epilogue.lanes))
+    walk = ddr if isinstance(ddr, Pattern) else Pattern.contiguous(ddr, cache.count)
+    ctx.store(epilogue.out, Pattern(epilogue.out.address + walk.base - y.address, walk.dims), cache)
