@@ -234,7 +234,7 @@ def _plan_residency(
     for i, layer in enumerate(order):
         for name in layer.inputs:
             last[views.root(name)] = i
-    kept = {held for held, _ in views.outputs.values()} | {held for held, _ in views.inputs.values()}
+    kept = _held_outputs(views) | {held for held, _ in views.inputs.values()}
     low = [cache_words] * len(order)
     placed: list[tuple[int, int, int, int]] = []  # (first layer, last layer, address, words)
     where: dict[str, int] = {}  # kept tensor -> its cache address
@@ -310,7 +310,7 @@ def _plan_ddr(net: Network, views: Views, cwl: int, channels: int) -> tuple[dict
     stream at both channels' rate."""
     buffers: dict[str, Buffer] = {}
     tops = [0] * channels
-    io = {current for current, _ in views.inputs.values()} | {held for held, _ in views.outputs.values()}
+    io = {current for current, _ in views.inputs.values()} | _held_outputs(views)
     owners = [current for current, _ in views.inputs.values()]
     owners += [layer.name for layer in net.layers if layer.name not in views.skipped]
     count = 0

@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from tpu_compiler.lowering.epilogue import Epilogue
 
 
+def ddr_walk(ddr: int | Pattern, count: int) -> Pattern:
+    """DDR words of a transfer of ``count`` words: ``count`` consecutive from a word, or the pattern given."""
+    return ddr if isinstance(ddr, Pattern) else Pattern.contiguous(ddr, count)
+
+
 @dataclass(frozen=True)
 class Buffer:
     """A tensor in DDR: ``batch`` samples one after the other, each ``positions`` pixels of ``wpp`` words."""
@@ -114,8 +119,6 @@ class Context:
         """Producer -> the lookup that may run as its epilogue (``lowering.epilogue``, under ``layer_fusion``)."""
         self.epilogues: dict[str, Epilogue] = {}
         """Producer -> the lookup it applies to its output bands."""
-        self.fused: set[str] = set()
-        """Layers fused into the layer before them: they emit nothing."""
         self.packed: dict[str, int] = {}
         """Kept tensor -> ``q`` when its producer left it packed: the ``q`` pixels of each group of a row in the
         word of the group's first pixel (the others' words unwritten); only its one reader knows (see
@@ -280,7 +283,7 @@ class Context:
         """Load DDR words of ``buffer`` into ``cache``: consecutive from a word, or walked by a pattern.
 
         A tensor kept in the cache is copied by the EWP (a word per cycle) instead; nothing when in place."""
-        walk = ddr if isinstance(ddr, Pattern) else Pattern.contiguous(ddr, cache.count)
+        walk = ddr_walk(ddr, cache.count)
         at = self.cached(buffer, walk.base)
         if at is not None:
             self.move(cache, Pattern(at, walk.dims))
@@ -290,7 +293,7 @@ class Context:
 
     def store(self, buffer: Buffer, ddr: int | Pattern, cache: Pattern) -> None:
         """Store ``cache`` to DDR words of ``buffer``: consecutive from a word, or walked by a pattern."""
-        walk = ddr if isinstance(ddr, Pattern) else Pattern.contiguous(ddr, cache.count)
+        walk = ddr_walk(ddr, cache.count)
         at = self.cached(buffer, walk.base)
         if at is not None:
             self.move(Pattern(at, walk.dims), cache)

@@ -16,6 +16,7 @@ from pytpu.isa.layouts import pack_lut
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.memory import Arena
 from tpu_compiler.compiler.patterns import compress
+from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import copies_for
 from tpu_compiler.lowering.streaming import pipeline
 from tpu_compiler.network import Layer
@@ -144,7 +145,7 @@ def _words(base: int, pixels: np.ndarray, wpp: int) -> np.ndarray:
 
 
 def lower_lut(ctx: Context, layer: Layer) -> None:
-    if layer.name in ctx.fused:  # applied by the layer before to its output bands (lowering.epilogue)
+    if epilogue.is_fused(ctx, layer.name):  # applied by the layer before to its output bands
         return
     arena = ctx.arena(layer.name)
     table = ctx.load_constant(arena, pack_lut(layer.arrays["table"], ctx.cwl), "lookup table")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from pytpu.isa import Lut, Pattern, Unit
 from pytpu.isa.layouts import pack_lut
-from tpu_compiler.compiler.context import Buffer, Context
+from tpu_compiler.compiler.context import Buffer, Context, ddr_walk
 from tpu_compiler.compiler.memory import Arena
 from tpu_compiler.network import Layer
 
@@ -27,9 +27,10 @@ PRODUCERS = frozenset({"conv"})
 
 @dataclass(frozen=True)
 class Epilogue:
-    """The lookup a layer applies to its output bands: the lookup's output buffer, its table's cache word and
-    the lanes of each word it looks up."""
+    """The lookup a layer applies to its output bands: the lookup layer, its output buffer, its table's cache
+    word and the lanes of each word it looks up."""
 
+    lut: str
     out: Buffer
     table: int
     lanes: int
@@ -68,8 +69,12 @@ def fuse(ctx: Context, producer: Layer, arena: Arena) -> None:
         return  # a map kept in the cache: no round trip to save, and the lookup would only wait for the bands
     table = ctx.load_constant(arena, pack_lut(lut.arrays["table"], ctx.cwl), "lookup table")
     lanes = out.tensor.channels if out.wpp == 1 else ctx.cwl
-    ctx.epilogues[producer.name] = Epilogue(out, table, lanes)
-    ctx.fused.add(lut.name)
+    ctx.epilogues[producer.name] = Epilogue(lut.name, out, table, lanes)
+
+
+def is_fused(ctx: Context, layer: str) -> bool:
+    """Whether the lookup ``layer`` runs as the epilogue of the layer before it (it then emits nothing)."""
+    return any(e.lut == layer for e in ctx.epilogues.values())
 
 
 def store_band(ctx: Context, producer: str, y: Buffer, ddr: int | Pattern, cache: Pattern) -> None:
@@ -80,5 +85,5 @@ def store_band(ctx: Context, producer: str, y: Buffer, ddr: int | Pattern, cache
         ctx.store(y, ddr, cache)
         return
     ctx.emit(Unit.EWP, Lut(dst=cache, a=cache, table=epilogue.table, off=0, len=epilogue.lanes))
-    walk = ddr if isinstance(ddr, Pattern) else Pattern.contiguous(ddr, cache.count)
+    walk = ddr_walk(ddr, cache.count)
     ctx.store(epilogue.out, Pattern(epilogue.out.address + walk.base - y.address, walk.dims), cache)
