@@ -16,6 +16,7 @@ from pytpu.isa import MaxPool, Move, Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import O1, O5, Segment, TensorAxis
+from tpu_compiler.compiler.lookups import ROW_LUT
 from tpu_compiler.compiler.rewrites import rewrite
 from tpu_compiler.lowering.stem import PLANAR_INPUT, StemGeometry, plan_stem
 
@@ -78,6 +79,16 @@ def round_trip_layout(x: tf.Tensor) -> tf.Tensor:
     return tf.nn.conv2d(y, W3, [1, 2, 2, 1], "SAME")
 
 
+def normalised_input(x: tf.Tensor) -> tf.Tensor:
+    """keras EfficientNet on an NCHW input: a rescaling of the image, the transpose, a per-channel
+    normalisation (a depthwise 1x1 convolution once quantized), the NHWC -> NCHW -> NHWC round trip around
+    an NCHW pad, and the stem."""
+    y = _nhwc(x * 0.8 + 0.1)
+    y = (y - tf.constant([0.4, 0.5, 0.3])) / tf.constant([0.2, 0.3, 0.25])
+    y = _nhwc(tf.pad(tf.transpose(y, [0, 3, 1, 2]), [[0, 0], [0, 0], [0, 1], [0, 1]]))
+    return tf.nn.conv2d(y, W3, [1, 2, 2, 1], "VALID")
+
+
 CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, ...]]] = {
     "resnet_stem": (resnet_stem, (3, 40, 36)),
     "mobilenet_stem": (mobilenet_stem, (3, 33, 30)),
@@ -89,6 +100,7 @@ CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, ...]]] = {
     "dilated_stem": (dilated_stem, (3, 17, 23)),
     "other_fill": (other_fill, (3, 10, 12)),
     "round_trip_layout": (round_trip_layout, (3, 11, 14)),
+    "normalised_input": (normalised_input, (3, 20, 22)),
 }
 
 
@@ -219,14 +231,53 @@ def test_pad_transpose_commute() -> None:
 
 
 def test_inverse_transposes_cancel() -> None:
+    """The per-channel scale (a depthwise 1x1 convolution) becomes a lookup per channel before the first
+    transpose, and the round trip after it cancels: one transpose is left, between the lookup and the stem."""
     network, _ = Network.from_quantized_model(_model("round_trip_layout"))
     transposes = [layer for layer in network.layers if layer.get("op") == "Transpose"]
     rewritten = rewrite(network, HW)
-    kept = [layer.name for layer in rewritten.layers if layer.get("op") == "Transpose"]
-    assert len(transposes) == 3 and kept == [transposes[0].name]
-    scale, conv = (layer for layer in rewritten.layers if layer.kind == "conv")
-    assert conv.inputs == (scale.name,)
+    assert len(transposes) == 3
+    lookup, transpose, conv = rewritten.layers[:3]
+    assert (lookup.kind, lookup.inputs, lookup.arrays["table"].shape) == (ROW_LUT, ("x:0",), (3, 256))
+    assert transpose.get("op") == "Transpose" and conv.inputs == (transpose.name,) and conv.get(PLANAR_INPUT)
     assert rewritten.tensors[conv.name].shape == network.tensors[conv.name].shape
+
+
+def test_a_normalised_input_is_looked_up_planar() -> None:
+    """keras EfficientNet's preprocessing on an NCHW image: the rescaling and the per-channel normalisation
+    become one lookup per channel on the planar input, and the stem reads its rows: no transposed map (a
+    word per pixel) is made, and the only map stored is the output."""
+    model = _model("normalised_input")
+    network, _ = Network.from_quantized_model(model)
+    rewritten = rewrite(network, HW)
+    assert [layer.kind for layer in rewritten.layers][:3] == [ROW_LUT, "layout", "conv"]
+    assert rewritten.layers[0].inputs == ("x:0",) and rewritten.layers[2].get("pads") == [0, 1, 0, 1]
+    for preset in (O1, O5):
+        executable, descriptions, renaming = _compile(model, 1, preset)
+        assert descriptions[renaming["x:0"]].axes == ()
+        stores = [ins for ins in (*executable.program.dtl0, *executable.program.dtl1) if isinstance(ins, Store)]
+        assert sum(ins.ddr.count for ins in stores) == 10 * 11  # 10x11 outputs of 24 channels, a word each
+
+
+def test_lookups_compose() -> None:
+    """Two lookups in a row become one whose table is the second indexed by the first, exactly."""
+    net = Network()
+    net.add_input("x", (1, 4, 5, 6), 0.1, 0)
+    out = {"scale": 0.1, "zero_point": 0}
+    first, second = RNG.integers(-128, 128, 256).astype(np.int8), RNG.integers(-128, 128, 256).astype(np.int8)
+    net.add_layer("lut", "a", ["x"], {"out": out}, {"table": first})
+    net.add_layer("lut", "b", ["a"], {"out": out}, {"table": second})
+    net.add_output("b")
+    rewritten = rewrite(net, HW)
+    (lookup,) = rewritten.layers
+    assert (lookup.name, lookup.inputs) == ("b", ("x",))
+    assert np.array_equal(lookup.arrays["table"], second[first.astype(np.int64) + 128])
+    codes = RNG.integers(-128, 128, (2, 4, 5, 6)).astype(np.int8)
+    net.set_batch(2)
+    for preset in (O1, O5):
+        executable, descriptions = compiler.compile_(HW, net, preset)
+        got = model_execute(executable, descriptions, {"x": codes}).output_codes["b"]
+        assert np.array_equal(got, second[first[codes.astype(np.int64) + 128].astype(np.int64) + 128])
 
 
 def test_planar_plan_of_resnet50() -> None:

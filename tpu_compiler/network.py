@@ -237,6 +237,7 @@ SHAPE_RULES = {
     "add": lambda layer, shapes: tuple(np.broadcast_shapes(*shapes)),
     "mul": lambda layer, shapes: tuple(np.broadcast_shapes(*shapes)),
     "lut": lambda layer, shapes: shapes[0],
+    "row_lut": lambda layer, shapes: shapes[0],
     "softmax": lambda layer, shapes: shapes[0],
     "concat": _concat_shape,
     "max_pool": _pool_shape,

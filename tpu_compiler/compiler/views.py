@@ -6,7 +6,7 @@ Rules, applied in order:
   the input's TensorDescription (``axes``): the host packs the data already transposed;
 * except before a stem marked ``planar_input`` (``rewrites.py``): there the input stays as given (NCHW, each
   channel row packed into words) and the transpose is a view of it that only the stem reads
-  (``lowering/stem.py``);
+  (``lowering/stem.py``); the same for an NCHW map a layer makes (its natural layout is those rows);
 * the same at a network output, walking back through its producers;
 * a layout layer whose output words equal its input's (identity, squeeze, reshapes that keep the channel
   packing) makes its output a view: the same DDR words, no instruction.
@@ -72,6 +72,11 @@ def plan_views(net: Network, cwl: int) -> Views:
             views.skipped.add(consumers[0].name)
             current, axes = consumers[0].name, [axes[p] for p in perm]
         views.inputs[name] = (current, _axes(axes))
+    for layer in net.layers:  # an NCHW map a layer makes, read planar by a stem: its transpose is a view too
+        planar = _planar_view(net, layer.name)
+        if planar is not None:
+            views.skipped.add(planar)
+            views.alias[planar] = layer.name
     for layer in net.layers:
         if layer.kind != "layout" or layer.name in views.skipped:
             continue
@@ -99,7 +104,8 @@ def plan_views(net: Network, cwl: int) -> Views:
 
 
 def _planar_view(net: Network, name: str) -> str | None:
-    """The transpose between input ``name`` and a stem reading it planar, if that is its only consumer."""
+    """The transpose between tensor ``name`` (a network input or a layer's output) and a stem reading it planar,
+    if that is its only consumer."""
     consumers = net.consumers(name)
     if len(consumers) != 1 or consumers[0].kind != "layout" or consumers[0].get("op") != "Transpose":
         return None

@@ -18,6 +18,7 @@ from tpu_compiler.lowering.matmul import lower_matmul
 from tpu_compiler.lowering.pool import lower_pool
 from tpu_compiler.lowering.prelu import lower_prelu
 from tpu_compiler.lowering.resize import lower_resize_bilinear
+from tpu_compiler.lowering.row_lut import lower_row_lut
 from tpu_compiler.lowering.softmax import lower_softmax
 from tpu_compiler.lowering.stem import lower_stem, reads_planar_input
 from tpu_compiler.network import Layer
@@ -38,6 +39,7 @@ RULES: dict[str, Rule] = {
     "add": lower_add,
     "mul": lower_mul,
     "lut": lower_lut,
+    "row_lut": lower_row_lut,
     "concat": lower_concat,
     "max_pool": lower_pool,
     "avg_pool": lower_pool,

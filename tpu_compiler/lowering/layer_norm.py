@@ -32,7 +32,7 @@ def lower_layer_norm(ctx: Context, layer: Layer) -> None:
     per, copies = fit_rows(pixels, lambda n: 2 * n * wpp, arena.free, pixels, layer.name, "rows", ctx.ewp_copies)
     slots = [(arena.alloc(per * wpp, "input rows"), arena.alloc(per * wpp, "output rows")) for _ in range(copies)]
 
-    def emit(in_at: int, out_at: int, n: int) -> None:
+    def emit(in_at: int, out_at: int, first: int, n: int) -> None:
         ctx.emit(
             Unit.EWP,
             LayerNorm(

@@ -31,7 +31,7 @@ def lower_prelu(ctx: Context, layer: Layer) -> None:
     per, copies = fit_rows(pixels, lambda n: n * words, arena.free, pixels, layer.name, "pixels", ctx.ewp_copies)
     slots = [(arena.alloc(per * x.wpp, "input"), arena.alloc(per * y.wpp, "output")) for _ in range(copies)]
 
-    def emit(in_at: int, out_at: int, n: int) -> None:
+    def emit(in_at: int, out_at: int, first: int, n: int) -> None:
         for w, table in enumerate(tables):
             ctx.emit(
                 Unit.EWP,

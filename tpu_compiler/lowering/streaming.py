@@ -30,11 +30,12 @@ def stream_pixels(
     y: Buffer,
     per: int,
     slots: list[tuple[int, int]],
-    emit: Callable[[int, int, int], None],
+    emit: Callable[[int, int, int, int], None],
 ) -> None:
     """Every sample's pixels in chunks of ``per``: a chunk's input loaded into its slot's input buffer (or read
-    where it is kept in the cache), ``emit(in_at, out_at, pixels)`` computing it into the slot's output buffer
-    (or the kept output), then stored; under ``pipeline``."""
+    where it is kept in the cache), ``emit(in_at, out_at, first, pixels)`` computing pixels ``first ..
+    first + pixels - 1`` of a sample into the slot's output buffer (or the kept output), then stored; under
+    ``pipeline``."""
     pixels = y.tensor.positions
     steps = [(sample, p0, min(per, pixels - p0)) for sample in ctx.samples for p0 in range(0, pixels, per)]
 
@@ -51,7 +52,7 @@ def stream_pixels(
         sample, p0, n = steps[index]
         kept = ctx.cached(y, y.at(sample, p0 * y.wpp))
         out_at = slots[index % len(slots)][1] if kept is None else kept
-        emit(in_at, out_at, n)
+        emit(in_at, out_at, p0, n)
         ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(out_at, n * y.wpp))
 
     pipeline(len(steps), len(slots), load, work)
