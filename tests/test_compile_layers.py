@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, TpuProgram, model_execute
 from pytpu.errors import CompilationError
-from pytpu.isa import Add, Drain, Gemm, Load, LoadWeights, Move, Pack, Store
+from pytpu.isa import Add, Drain, Gemm, Load, LoadWeights, Move, Pack, Rescale, Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tests.test_quantize_layers import GRAPHS, channel_shuffle
 from tpu_compiler import Network, compiler
@@ -561,3 +561,31 @@ def test_layer_fusion_looks_up_a_convolutions_output_bands_before_storing_them()
         times[fusion] = result.execution_time_us
     assert stored[0] - stored[-1] == 24 * 32  # the convolution's map: a word per pixel, not stored
     assert times[-1] < times[0], times
+
+
+W_SPLIT = (_w(1, 1, 8, 32, scale=0.2), _w(3, 3, 16, 16, scale=0.1), _w(1, 1, 48, 16, scale=0.1))
+
+
+def split_concat_block(x: tf.Tensor) -> tf.Tensor:
+    """YOLOv8's C2f block: a 1x1 convolution split in two halves, a residual 3x3 on the second, the halves and
+    the sum concatenated (three scales), and a 1x1 convolution of that."""
+    y = tf.nn.relu(tf.nn.conv2d(x, W_SPLIT[0], 1, "VALID"))
+    first, second = tf.split(y, 2, axis=3)
+    summed = second + tf.nn.relu(tf.nn.conv2d(second, W_SPLIT[1], 1, "SAME"))
+    return tf.nn.conv2d(tf.concat([first, second, summed], axis=3), W_SPLIT[2], 1, "VALID")
+
+
+def test_layout_layers_and_concatenations_of_kept_maps_read_and_write_them_in_place() -> None:
+    """Every map stays in the cache: each split half is one MOVE of its lanes per pixel out of the kept map, and
+    the concatenation one MOVE per source and pixel into the kept output's lanes (then the rescale of the
+    sources of another scale, in place there); nothing is copied into buffers first."""
+    executable = _checked_executable(split_concat_block, (10, 12, 8), O1)  # (O5 interleaves the EWP layers)
+    program = executable.program
+    layers = {span.name: program.ewp[span.start : span.stop] for span in executable.layers if span.unit == "EWP"}
+    concat = next(ins for name, ins in layers.items() if "concat" in name)
+    moves = [ins for ins in concat if isinstance(ins, Move)]
+    assert sum(ins.dst.count for ins in moves) == 3 * 10 * 12
+    assert {ins.dst_off for ins in moves} == {0, 16, 32} and all(ins.len == 16 for ins in moves)
+    assert all(isinstance(ins, (Move, Rescale)) for ins in concat)
+    for name in (name for name in layers if "split" in name):
+        assert sum(ins.dst.count for ins in layers[name] if isinstance(ins, Move)) == 10 * 12

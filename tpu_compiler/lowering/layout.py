@@ -3,8 +3,9 @@
 The compiler replays the op on an index array (``tpu_compiler.layout_ops``) to get its gather map; a
 map that leaves the words unchanged makes the output a view of the input (no instruction, decided before
 memory is planned); any other map is lowered to MOVEs and FILLs, chunk by chunk of output pixels, with
-the sources' pixel ranges each chunk reads loaded from DDR.  A concatenation is the same with several
-sources, each first rescaled in place where its quantization differs from the output's.
+the sources' pixel ranges each chunk reads loaded from DDR (or read where they are kept in the cache).  A
+concatenation is the same with several sources, the lanes each source's moves wrote then rescaled in place
+where its quantization differs from the output's.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from pytpu.errors import CompilationError
-from pytpu.isa import Pattern, Rescale, Unit
+from pytpu.isa import Move, Pattern, Rescale, Unit
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.layout_ops import gather_map
 from tpu_compiler.lowering.gather import SOURCE_SHIFT, Side, gather_instructions
 from tpu_compiler.network import Layer
 
-Prepare = Callable[[int, int, Pattern], None]  # (source index, lanes, loaded words)
+Finish = Callable[[int, Move], None]  # (source index, a MOVE from it)
 
 
 def layout_map(layer: Layer, shape: tuple[int, ...]) -> np.ndarray:
@@ -48,38 +49,45 @@ def lower_concat(ctx: Context, layer: Layer) -> None:
     y = ctx.buffers[layer.name]
     mults, shifts, zps = layer.get("mults"), layer.get("shifts"), layer.get("zero_points")
 
-    def prepare(i: int, lanes: int, words: Pattern) -> None:
+    def finish(i: int, move: Move) -> None:
+        """Rescale the output lanes a MOVE from source ``i`` wrote, where that source's scale differs."""
         if int(mults[i]) == 0:
             return
         ctx.emit(
             Unit.EWP,
             Rescale(
-                dst=words,
-                a=words,
+                dst=move.dst,
+                a=move.dst,
                 za=int(zps[i]),
                 mult=int(mults[i]),
                 shift=int(shifts[i]),
                 zo=y.tensor.zero_point,
                 lo=-128,
                 hi=127,
-                off=0,
-                len=lanes,
+                off=move.dst_off,
+                len=move.len,
             ),
         )
 
     gather_layer(
-        ctx, layer.name, sources, concat_map(layer, [s.tensor.shape for s in sources]), y.tensor.zero_point, prepare
+        ctx, layer.name, sources, concat_map(layer, [s.tensor.shape for s in sources]), y.tensor.zero_point, finish
     )
 
 
 def gather_layer(
-    ctx: Context, name: str, sources: list[Buffer], mapping: np.ndarray, fill: int, prepare: Prepare | None = None
+    ctx: Context, name: str, sources: list[Buffer], mapping: np.ndarray, fill: int, finish: Finish | None = None
 ) -> None:
-    """Every sample: load what each chunk of output pixels reads, move it into place, store the chunk."""
+    """Every sample: load what each chunk of output pixels reads, move it into place, store the chunk.
+
+    Sources kept in the cache are read where they are and a kept output is written where it is (no copies:
+    a concatenation of kept maps is one MOVE per source and lane run).  ``finish(i, move)`` follows the
+    moves from source ``i`` (a concatenation rescales the lanes they wrote in place)."""
     y = ctx.buffers[name]
     c = y.tensor.channels
     flat = mapping.reshape(y.tensor.positions, c)
     arena = ctx.arena(name)
+    held = [ctx.kept_block(s) for s in sources]
+    out_held = ctx.kept_block(y)
 
     def spans(p0: int, p1: int) -> list[tuple[int, int]]:
         block = flat[p0:p1].reshape(-1)
@@ -94,7 +102,8 @@ def gather_layer(
         return out
 
     def words(p0: int, p1: int) -> int:
-        return sum((b - a) * s.wpp for (a, b), s in zip(spans(p0, p1), sources, strict=True)) + (p1 - p0) * y.wpp
+        loads = sum((b - a) * s.wpp for (a, b), s, h in zip(spans(p0, p1), sources, held, strict=True) if not h)
+        return loads + (0 if out_held else (p1 - p0) * y.wpp)
 
     pixels = y.tensor.positions
     chunk = pixels
@@ -109,21 +118,28 @@ def gather_layer(
         for p0 in range(0, pixels, chunk):
             p1 = min(pixels, p0 + chunk)
             at = arena.top
-            sides = []
-            for i, ((a, b), s) in enumerate(zip(spans(p0, p1), sources, strict=True)):
+            sides, regions = [], []
+            for (a, b), s, h in zip(spans(p0, p1), sources, held, strict=True):
                 count = (b - a) * s.wpp
-                if count:
-                    loaded = Pattern.contiguous(at, count)
-                    ctx.load(s, s.at(sample, a * s.wpp), loaded)
-                    if prepare is not None:
-                        prepare(i, s.tensor.channels if s.wpp == 1 else ctx.cwl, loaded)
-                sides.append(Side(at - a * s.wpp, s.tensor.channels, s.wpp))
-                at += count
+                start = ctx.cached(s, s.at(sample, a * s.wpp)) if h and count else None
+                if start is None:
+                    start = at
+                    if count:
+                        ctx.load(s, s.at(sample, a * s.wpp), Pattern.contiguous(at, count))
+                    at += count
+                sides.append(Side(start - a * s.wpp, s.tensor.channels, s.wpp))
+                regions.append((start, start + count))
+            out_at = ctx.cached(y, y.at(sample, p0 * y.wpp)) if out_held else None
+            out = Side(at if out_at is None else out_at, c, y.wpp)
             # Samples, per-sample passes and cache-search attempts share a chunk's moves; an attempt with less
             # room cuts other chunks, so the key holds the chunk's end too.
-            key = (name, p0, p1, tuple(sides), at)
+            key = (name, p0, p1, tuple(sides), out)
             if key not in ctx.gathers:
-                ctx.gathers[key] = gather_instructions(ctx.cwl, flat[p0:p1], sides, Side(at, c, y.wpp), fill)
+                ctx.gathers[key] = gather_instructions(ctx.cwl, flat[p0:p1], sides, out, fill)
             for ins in ctx.gathers[key]:
                 ctx.emit(Unit.EWP, ins)
-            ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(at, (p1 - p0) * y.wpp))
+            if finish is not None:
+                for ins in ctx.gathers[key]:
+                    if isinstance(ins, Move):
+                        finish(next(i for i, (lo, hi) in enumerate(regions) if lo <= ins.src.base < hi), ins)
+            ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(out.at, (p1 - p0) * y.wpp))
