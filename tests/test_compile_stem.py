@@ -327,3 +327,21 @@ def test_a_stem_applies_the_lookup_after_it_to_its_bands() -> None:
         program = _compile(model, 1, parameters)[0].program
         stored[fusion] = sum(ins.ddr.count for ins in (*program.dtl0, *program.dtl1) if isinstance(ins, Store))
     assert stored[0] - stored[-1] == 16 * 20  # the stem's map: a word per pixel
+
+
+def test_a_map_too_large_for_the_cache_is_split_over_both_ddr_channels() -> None:
+    """Under ``MIRROR`` the stem's 132x132x16 looked-up map (17,424 words, more than half the cache, so it goes
+    through DDR) keeps the first half of its rows on one channel and the rest on the other: its bands are
+    stored and loaded back by both lanes, half each. Exact at batch 1 and 2; with ``NONE`` one channel."""
+    model = quantize(silu_stem, seeded((2, 3, 264, 264), 0))[1]
+    for batch in (1, 2):
+        codes = model.rescale({"x:0": seeded((batch, 3, 264, 264), 3)})["x:0"]
+        executable, descriptions, renaming = _compile(model, batch, O5)
+        out = model_execute(executable, descriptions, {renaming["x:0"]: codes}).output_codes[renaming["y:0"]]
+        assert np.array_equal(out, _golden(model, codes))
+    program = executable.program
+    stored = [sum(i.ddr.count for i in lane if isinstance(i, Store)) for lane in (program.dtl0, program.dtl1)]
+    assert stored[0] >= 2 * 66 * 132 and stored[1] >= 2 * 66 * 132  # each lane half of both samples' map
+    single = dataclasses.replace(O5, ram_io_balancing=O1.ram_io_balancing)
+    program = _compile(model, 1, single)[0].program
+    assert not any(isinstance(i, Store) for i in program.dtl1)

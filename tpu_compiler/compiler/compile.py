@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
@@ -59,7 +60,7 @@ def compile_(
     net = rewrite(net, hw)
     views = plan_views(net, cwl)
     mirror = parameters.ram_io_balancing is BalancingMode.MIRROR and hw.ddr.channels > 1
-    buffers, activation_words = _plan_ddr(net, views, cwl, 2 if mirror else 1)
+    buffers, activation_words = _plan_ddr(net, views, cwl, 2 if mirror else 1, hw.tpu_parameters.cache_words // 2)
     excluded: set[str] = set()
     deadline = _search_deadline(parameters)
     keep = parameters.action_graph_data_transfer_optimization
@@ -302,12 +303,16 @@ def _in_place(
     return max(candidates, default=None)
 
 
-def _plan_ddr(net: Network, views: Views, cwl: int, channels: int) -> tuple[dict[str, Buffer], list[int]]:
+def _plan_ddr(
+    net: Network, views: Views, cwl: int, channels: int, split_from: int
+) -> tuple[dict[str, Buffer], list[int]]:
     """Every tensor's DDR buffer, and the activation words on each channel.
 
     The network's inputs and outputs live on the activation channel; with ``channels`` = 2 (``MIRROR``) the
     other tensors alternate between both channels, each moved by its channel's lane, so activations too
-    stream at both channels' rate."""
+    stream at both channels' rate.  A map of more than ``split_from`` words per sample (too large to stay in
+    the cache) is split: the first half of each sample's rows on its channel, the rest on the other, so
+    both lanes move each of its bands (YOLOv8n's 160x160x16 first map, a word per pixel)."""
     buffers: dict[str, Buffer] = {}
     tops = [0] * channels
     io = {current for current, _ in views.inputs.values()} | _held_outputs(views)
@@ -322,13 +327,20 @@ def _plan_ddr(net: Network, views: Views, cwl: int, channels: int) -> tuple[dict
         if name not in io:
             channel, count = (ACTIVATION_CHANNEL + count) % channels, count + 1
         buffer = Buffer(tensor, channel, tops[channel], -(-tensor.channels // cwl))
+        if channels == 2 and name not in io and buffer.sample_words > split_from:
+            rows = tensor.shape[1] if len(tensor.shape) > 2 else tensor.positions
+            half = rows // 2 * (tensor.positions // rows) * buffer.wpp
+            buffer = dataclasses.replace(buffer, split=half, shift=tops[1 - channel] - buffer.address)
+            tops[1 - channel] += buffer.sample_words * net.batch
         buffers[name] = buffer
         tops[channel] += buffer.sample_words * net.batch
     for name in net.tensors:
         root = views.root(name)
         if name not in buffers and root in buffers:
             base = buffers[root]
-            buffers[name] = Buffer(net.tensors[name], base.channel, base.address, -(-net.tensors[name].channels // cwl))
+            buffers[name] = dataclasses.replace(
+                base, tensor=net.tensors[name], wpp=-(-net.tensors[name].channels // cwl)
+            )
     return buffers, tops
 
 

@@ -11,6 +11,7 @@ from pytpu.isa import Drain, Fill, Instruction, Load, LoadWeights, Move, Pattern
 from pytpu.params import ModelParameters
 from pytpu.sim.hazards import ACCESS
 from tpu_compiler.compiler.memory import Arena, Constants, Ring
+from tpu_compiler.compiler.patterns import compress
 from tpu_compiler.compiler.schedule import Emitter
 from tpu_compiler.compiler.slicing import SlicingScheme
 from tpu_compiler.network import Layer, Tensor
@@ -33,10 +34,30 @@ class Buffer:
     address: int
     """DDR word address of sample 0."""
     wpp: int
+    split: int = 0
+    """Words of each sample held on ``channel`` (0: all of them).  A buffer split over both channels (large maps
+    under ``MIRROR``, so both lanes move them) holds the rest of each sample on the other channel, at its
+    address here plus ``shift``; addresses elsewhere are always those on ``channel``."""
+    shift: int = 0
 
     @property
     def sample_words(self) -> int:
         return self.tensor.positions * self.wpp
+
+    def transfers(self, walk: Pattern, cache: Pattern) -> list[tuple[int, Pattern, Pattern]]:
+        """(channel, DDR walk, cache pattern) of the transfers moving ``walk``'s words of this buffer to or from
+        ``cache``: one, or for a split buffer one or more per channel (``compress`` pairs the pieces)."""
+        if not self.split:
+            return [(self.channel, walk, cache)]
+        ddr = walk.addresses()
+        other = (ddr - self.address) % self.sample_words >= self.split
+        cuts = [int(c) for c in np.flatnonzero(np.diff(other)) + 1]
+        out = []
+        for a, b in zip([0, *cuts], [*cuts, len(ddr)], strict=True):
+            channel, shift = (1 - self.channel, self.shift) if other[a] else (self.channel, 0)
+            for piece, words in compress([ddr[a:b] + shift, cache.addresses()[a:b]]):
+                out.append((channel, piece, words))
+        return out
 
     def at(self, sample: int, word: int = 0) -> int:
         return self.address + sample * self.sample_words + word
@@ -288,8 +309,8 @@ class Context:
         if at is not None:
             self.move(cache, Pattern(at, walk.dims))
             return
-        lane = Unit.DTL1 if buffer.channel else Unit.DTL0  # each channel's activations move on its own lane
-        self.emit(lane, Load(ch=buffer.channel, ddr=walk, cache=cache))
+        for channel, piece, words in buffer.transfers(walk, cache):  # each channel's activations on its own lane
+            self.emit(Unit.DTL1 if channel else Unit.DTL0, Load(ch=channel, ddr=piece, cache=words))
 
     def store(self, buffer: Buffer, ddr: int | Pattern, cache: Pattern) -> None:
         """Store ``cache`` to DDR words of ``buffer``: consecutive from a word, or walked by a pattern."""
@@ -298,7 +319,8 @@ class Context:
         if at is not None:
             self.move(Pattern(at, walk.dims), cache)
             return
-        self.emit(Unit.DTL1 if buffer.channel else Unit.DTL0, Store(ch=buffer.channel, cache=cache, ddr=walk))
+        for channel, piece, words in buffer.transfers(walk, cache):
+            self.emit(Unit.DTL1 if channel else Unit.DTL0, Store(ch=channel, cache=words, ddr=piece))
 
     def move(self, dst: Pattern, src: Pattern) -> None:
         """Copy whole words in the cache (nothing if ``dst`` is ``src``)."""

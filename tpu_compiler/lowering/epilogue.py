@@ -77,13 +77,27 @@ def is_fused(ctx: Context, layer: str) -> bool:
     return any(e.lut == layer for e in ctx.epilogues.values())
 
 
-def store_band(ctx: Context, producer: str, y: Buffer, ddr: int | Pattern, cache: Pattern) -> None:
-    """Store words of ``producer``'s output ``y``: as they are, or looked up in place first and stored as the
-    fused lookup's output (same shape, so the same words of its buffer)."""
+def look_up(ctx: Context, producer: str, words: Pattern, lanes: int) -> bool:
+    """Apply the lookup fused into ``producer`` (if any) to ``lanes`` of each of ``words`` in place; whether it
+    did.  A lowering that drains several pixels per word applies it there, before spreading them: fewer
+    words to look up than the output has pixels."""
+    epilogue = ctx.epilogues.get(producer)
+    if epilogue is None:
+        return False
+    ctx.emit(Unit.EWP, Lut(dst=words, a=words, table=epilogue.table, off=0, len=lanes))
+    return True
+
+
+def store_band(
+    ctx: Context, producer: str, y: Buffer, ddr: int | Pattern, cache: Pattern, looked_up: bool = False
+) -> None:
+    """Store words of ``producer``'s output ``y``: as they are, or looked up in place first (unless
+    ``looked_up``) and stored as the fused lookup's output (same shape, so the same words of its buffer)."""
     epilogue = ctx.epilogues.get(producer)
     if epilogue is None:
         ctx.store(y, ddr, cache)
         return
-    ctx.emit(Unit.EWP, Lut(dst=cache, a=cache, table=epilogue.table, off=0, len=epilogue.lanes))
+    if not looked_up:
+        look_up(ctx, producer, cache, epilogue.lanes)
     walk = ddr_walk(ddr, cache.count)
     ctx.store(epilogue.out, Pattern(epilogue.out.address + walk.base - y.address, walk.dims), cache)

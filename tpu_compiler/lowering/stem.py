@@ -386,6 +386,8 @@ class _StemEmitter:
         g = self.plan.geo
         q = 1 if self.y.tensor.name in self.ctx.packed else self.plan.q  # a packed output is not unpacked
         rows, out = len(step.band), self._out(step)
+        groups = _walk(out, (rows, g.ow), (-(-g.ow // q), q))  # each group's word: its q pixels' outputs
+        looked_up = epilogue.look_up(self.ctx, self.name, groups, q * g.m)
         for j in range(1, q):
             count = -(-(g.ow - j) // q)
             if count:
@@ -398,7 +400,8 @@ class _StemEmitter:
                 )
                 self.ctx.emit(Unit.EWP, move)
         ddr = self.y.at(step.sample, step.band.start * g.ow * self.y.wpp)
-        epilogue.store_band(self.ctx, self.name, self.y, ddr, Pattern.contiguous(out, rows * g.ow * self.y.wpp))
+        band = Pattern.contiguous(out, rows * g.ow * self.y.wpp)
+        epilogue.store_band(self.ctx, self.name, self.y, ddr, band, looked_up)
 
     # Helpers.
 
