@@ -49,14 +49,13 @@ class Buffer:
         ``cache``: one, or for a split buffer one or more per channel (``compress`` pairs the pieces)."""
         if not self.split:
             return [(self.channel, walk, cache)]
-        ddr = walk.addresses()
+        ddr, words = walk.addresses(), cache.addresses()
         other = (ddr - self.address) % self.sample_words >= self.split
         cuts = [int(c) for c in np.flatnonzero(np.diff(other)) + 1]
         out = []
         for a, b in zip([0, *cuts], [*cuts, len(ddr)], strict=True):
             channel, shift = (1 - self.channel, self.shift) if other[a] else (self.channel, 0)
-            for piece, words in compress([ddr[a:b] + shift, cache.addresses()[a:b]]):
-                out.append((channel, piece, words))
+            out += [(channel, piece, part) for piece, part in compress([ddr[a:b] + shift, words[a:b]])]
         return out
 
     def at(self, sample: int, word: int = 0) -> int:

@@ -104,11 +104,9 @@ def _cancel_inverse_transposes(net: Network, first: Layer) -> list[Layer] | None
 def _commute_pad_transpose(net: Network, pad: Layer) -> list[Layer] | None:
     constant = _constant_pad(pad)
     transpose = only_consumer(net, pad.name) if constant is not None else None
-    if constant is None or transpose is None or transpose.kind != "layout" or transpose.get("op") != "Transpose":
+    perm = transpose_perm(transpose) if transpose is not None else None
+    if constant is None or transpose is None or perm is None or pad.get("out") != transpose.get("out"):
         return None
-    if pad.get("out") != transpose.get("out"):
-        return None
-    perm = [int(p) for p in np.asarray(transpose.arrays["consts.perm"]).reshape(-1)]
     name = fresh(net, f"{transpose.name}/unpadded")
     moved = with_(transpose, name, pad.inputs)
     padded = with_(pad, transpose.name, (name,), {"out": transpose.get("out")})
