@@ -113,9 +113,8 @@ def _requantize_exactly(
 
 
 @pytest.mark.parametrize("magnitude", [8, 20, 31])
-def test_output_stage_is_exact_in_float64_and_int64(magnitude: int) -> None:
-    # Small sums take the float64 path (every value below 2^53), large ones int64: both exact.
-    assert arith._FLOAT64_FROM <= 4000 * 5
+def test_output_stage_is_exact(magnitude: int) -> None:
+    # Products up to 2^62: the compiled stage's int64 arithmetic against Python integers.
     rng = np.random.default_rng(magnitude)
     for _ in range(20):
         v = rng.integers(-(2**magnitude), 2**magnitude, (4000, 5)).astype(np.int32)
@@ -125,6 +124,41 @@ def test_output_stage_is_exact_in_float64_and_int64(magnitude: int) -> None:
         zo = int(rng.integers(-128, 128))
         got = requantize_sum(v, bias, mult, shift, zo, -128, 127)
         assert np.array_equal(got, _requantize_exactly(v, bias, mult, shift, zo))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64, np.float32])
+@pytest.mark.parametrize(
+    ("shape", "constants"),
+    [((40, 7), (7,)), ((40, 7), ()), ((3, 4, 5), (5,)), ((6,), (6,)), ((4, 5), (4, 1)), ((), ())],
+)
+def test_output_stage_broadcasts_its_constants(dtype: type, shape: tuple[int, ...], constants: tuple[int, ...]) -> None:
+    # Per-lane constants (a DRAIN's), one for all (an EWP stage's), or any shape that broadcasts.
+    rng = np.random.default_rng(len(shape) * 10 + len(constants))
+    v = rng.integers(-(2**20), 2**20, shape).astype(dtype)
+    bias, mult, shift = (
+        rng.integers(-999, 999, constants),
+        rng.integers(1, 2**15, constants),
+        rng.integers(0, 30, constants),
+    )
+    got = requantize_sum(v, bias, mult, shift, 3, -100, 120)
+    expected = _requantize_exactly(
+        np.broadcast_to(v.astype(np.int64), got.shape).reshape(1, -1),
+        *(np.broadcast_to(c, got.shape).reshape(-1) for c in (bias, mult, shift)),
+        3,
+        -100,
+        120,
+    )
+    assert got.shape == np.broadcast_shapes(shape, constants) and got.dtype == np.int8
+    assert np.array_equal(got.reshape(-1), expected.reshape(-1))
+
+
+def test_output_stage_reads_rows_of_a_block_in_place() -> None:
+    # A DRAIN's rows are read where they lie in the accumulators, columns from the first.
+    rng = np.random.default_rng(7)
+    block = rng.integers(-(2**24), 2**24, (50, 16)).astype(np.int32)
+    bias, mult, shift = rng.integers(-999, 999, 6), rng.integers(1, 2**20, 6), rng.integers(10, 30, 6)
+    got = arith.OutputStage(bias, mult, shift).apply_at(block, 11, 9, 6, -4, -128, 127)
+    assert np.array_equal(got, _requantize_exactly(block[11:20, :6], bias, mult, shift, -4))
 
 
 @pytest.mark.parametrize("magnitude", [8, 16, 24])

@@ -108,6 +108,11 @@ class Accumulators:
         self.read(start, n, m)
         _store(self._acc[start : start + n, :m], values, onto=False)
 
+    def settled(self, start: int, n: int) -> np.ndarray:
+        """Every accumulator (C-contiguous, read in place), the sums pending on rows ``start..start+n`` formed."""
+        self.read(start, n, 0)
+        return self._acc
+
     def _settle(self, pending: _Sum) -> None:
         self._pending.remove(pending)
         rows = self._acc[pending.start : pending.start + pending.n, : pending.m]

@@ -1,14 +1,18 @@
 """The integer arithmetic contract of docs/integer_arithmetic.md, vectorised over int64 numpy arrays.
 
-The output stage (``OutputStage``) works in place on the array it forms, so each step is one pass over
-memory: it runs over every activation the device computes.
+The output stage (``OutputStage``) runs over every activation the device computes: one compiled pass
+(:mod:`pytpu.sim.kernels`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from pytpu.sim import kernels
+
 ArrayLike = np.ndarray | int
+PerLane = tuple[np.ndarray, np.ndarray, np.ndarray]
+"""An output stage's multiplier, constant and shift, one of each per lane (int64, C-contiguous)."""
 
 
 def _half(s: ArrayLike) -> np.ndarray:
@@ -33,10 +37,6 @@ def requantize(v: np.ndarray, mult: ArrayLike, shift: ArrayLike, zo: int, lo: in
     return requantize_sum(v, 0, mult, shift, zo, lo, hi)
 
 
-_FLOAT64_FROM = 1 << 14
-"""Values from which the float64 path's cheaper passes pay for its bound check (fewer: numpy calls dominate)."""
-
-
 def requantize_sum(
     v: np.ndarray, bias: ArrayLike, mult: ArrayLike, shift: ArrayLike, zo: int, lo: int, hi: int
 ) -> np.ndarray:
@@ -48,58 +48,52 @@ class OutputStage:
     """``requantize(v + bias, mult, shift, zo, lo, hi)`` with its per-channel constants formed once.
 
     ``(v + bias) * mult + half == v * mult + (bias * mult + half)`` holds in int64 even where a product
-    wraps (int64 arithmetic is modulo 2^64 either way), so bias and rounding fold into one constant.
-    In int64, clamping to ``lo - zo .. hi - zo`` before adding ``zo`` lets the addition run on int8 (it
-    lands in ``lo..hi``; the wrap of the int8 cast is undone by the addition, both being modulo 256).
-    When every ``v * mult + constant`` (plus up to 255 * 2^shift, see :meth:`apply`) is below 2^53 in
-    magnitude, float64 holds each exactly, scaling by 2^-shift is exact and ``floor`` is the arithmetic
-    shift's rounding: fewer and cheaper passes.
+    wraps (int64 arithmetic is modulo 2^64 either way), so bias and rounding fold into one constant, and the
+    stage is one compiled pass over ``v`` (:func:`pytpu.sim.kernels.output_stage`).
     """
 
-    __slots__ = ("_offsets", "constant", "float_constant", "float_mult", "largest", "mult", "shift")
+    __slots__ = ("_per_lane", "constant", "mult", "shift")
 
     def __init__(self, bias: ArrayLike, mult: ArrayLike, shift: ArrayLike):
         self.mult = np.asarray(mult, dtype=np.int64)
         self.shift = np.asarray(shift, dtype=np.int64)
         self.constant = np.asarray(bias, dtype=np.int64) * self.mult + _half(self.shift)
-        scale = np.ldexp(1.0, -self.shift)
-        self.float_mult = self.mult * scale
-        self.float_constant = self.constant * scale
-        # The float64 path adds zo - lo (at most 255 in magnitude) to y: its bound includes that too.
-        lifted = int(np.abs(self.constant).max(initial=0)) + (255 << int(self.shift.max(initial=0)))
-        self.largest = (int(np.abs(self.mult).max(initial=0)), lifted)
-        self._offsets: dict[tuple[int, int], np.ndarray] = {}
+        self._per_lane: dict[int, PerLane] = {}
 
     def apply(self, v: np.ndarray, zo: int, lo: int, hi: int) -> np.ndarray:
-        """The int8 codes of integer ``v`` (``v`` is not changed), each step in place."""
-        if v.dtype.itemsize <= 4 and v.size >= _FLOAT64_FROM and self._exact_in_float64(v):
-            # y = v * mult / 2^shift + constant / 2^shift is exact; the code is clamp(floor(y) + zo, lo, hi).
-            # floor and clamp commute (lo, hi are integers), and on y + zo - lo clamped to 0..hi - lo the cast
-            # to uint8 truncates, which is floor there; adding lo back modulo 256 gives the int8 code.
-            scaled = v.astype(np.float64)  # then scaling in place: faster than numpy's mixed-type multiply
-            scaled *= self.float_mult
-            scaled += self._offset(zo, lo)
-            np.clip(scaled, 0, hi - lo, out=scaled)
-            codes = scaled.astype(np.uint8)
-            codes += np.uint8(lo & 0xFF)
-            return codes.view(np.int8)
-        out = v.astype(np.int64)
-        out *= self.mult
-        out += self.constant
-        out >>= self.shift
-        np.maximum(out, lo - zo, out=out)
-        np.minimum(out, hi - zo, out=out)
-        codes = out.astype(np.int8)
-        codes += np.int8(zo)
-        return codes
+        """The int8 codes of integer ``v`` (``v`` is not changed; constants broadcast against it)."""
+        v = np.asarray(v)
+        if not v.size:
+            return np.empty(np.broadcast_shapes(v.shape, self.mult.shape, self.shift.shape), dtype=np.int8)
+        per_lane = self._lanes(v.shape[-1]) if v.ndim == 2 else None
+        if per_lane is None:  # anything but rows of lanes: every value with its own constants, as one row
+            *expanded, v = np.broadcast_arrays(self.mult, self.constant, self.shift, v)
+            mult, constant, shift = (c.reshape(1, -1)[0].copy() for c in expanded)
+            per_lane = (mult, constant, shift)
+        out = np.empty(v.shape, dtype=np.int8)
+        rows = np.ascontiguousarray(v).reshape(-1, per_lane[0].size)
+        kernels.output_stage(rows, 0, 0, *per_lane, int(zo), int(lo), int(hi), out.reshape(rows.shape))
+        return out
 
-    def _offset(self, zo: int, lo: int) -> np.ndarray:
-        """``constant / 2^shift + zo - lo`` (float64; exact while the float64 path's values are)."""
-        offset = self._offsets.get((zo, lo))
-        if offset is None:
-            offset = self._offsets[zo, lo] = self.float_constant + (zo - lo)
-        return offset
+    def apply_at(self, block: np.ndarray, row: int, n: int, m: int, zo: int, lo: int, hi: int) -> np.ndarray:
+        """:meth:`apply` to rows ``row..row+n``, columns ``:m`` of a C-contiguous integer ``block``."""
+        out = np.empty((n, m), dtype=np.int8)
+        kernels.output_stage(block, row, 0, *self._per_lane_of(m), int(zo), int(lo), int(hi), out)
+        return out
 
-    def _exact_in_float64(self, v: np.ndarray) -> bool:
-        v_max = max(abs(int(v.max())), abs(int(v.min())))
-        return v_max * self.largest[0] + self.largest[1] < 1 << 53
+    def _per_lane_of(self, lanes: int) -> PerLane:
+        per_lane = self._lanes(lanes)
+        if per_lane is None:
+            raise ValueError(f"constants of shape {self.mult.shape} are not per lane of {lanes} lanes")
+        return per_lane
+
+    def _lanes(self, lanes: int) -> PerLane | None:
+        """Multiplier, constant and shift per lane of rows of ``lanes`` lanes (None: the constants are not per lane)."""
+        per_lane = self._per_lane.get(lanes)
+        if per_lane is None:
+            constants = (self.mult, self.constant, self.shift)
+            if not all(c.ndim <= 1 and c.size in (1, lanes) for c in constants):
+                return None
+            mult, constant, shift = (np.ascontiguousarray(np.broadcast_to(c.reshape(-1), (lanes,))) for c in constants)
+            per_lane = self._per_lane[lanes] = (mult, constant, shift)
+        return per_lane

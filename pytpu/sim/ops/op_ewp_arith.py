@@ -16,6 +16,7 @@ from pytpu.isa.ewp_arith import Add, Interp, Lut, Mul, PRelu, Rescale
 from pytpu.isa.fields import LUT_ENTRIES
 from pytpu.isa.layouts import lane_mults_words, unpack_lane_mults
 from pytpu.isa.pattern import Pattern
+from pytpu.sim import kernels
 from pytpu.sim.arith import clamp_to_int8, requantize, round_shift
 from pytpu.sim.ops import semantics
 from pytpu.sim.state import DeviceState, Write, cache_write
@@ -52,12 +53,13 @@ def _bytes(state: DeviceState, pattern: Pattern, off: int, length: int) -> np.nd
     return state.view_pattern(pattern, off, length).view(np.uint8)
 
 
-def _pairs(state: DeviceState, ins: Add | Mul) -> np.ndarray:
-    """``a_byte * 256 + b_byte`` of every lane processed."""
-    index = _bytes(state, ins.a, ins.off, ins.len).astype(np.uint16)
-    index <<= 8
-    index |= _bytes(state, ins.b, ins.off, ins.len)
-    return index
+def _pairs(state: DeviceState, ins: Add | Mul, table: np.ndarray) -> np.ndarray:
+    """The table's entry for every pair of lanes processed (``a_byte * 256 + b_byte``)."""
+    a = state.view_pattern(ins.a, ins.off, ins.len)
+    b = state.view_pattern(ins.b, ins.off, ins.len)
+    out = np.empty(a.shape, dtype=np.int8)
+    kernels.look_up_pairs(a, b, table, out)
+    return out
 
 
 @semantics(Rescale)
@@ -69,13 +71,13 @@ def rescale(ins: Rescale, state: DeviceState) -> list[Write]:
 @semantics(Add)
 def add(ins: Add, state: DeviceState) -> list[Write]:
     table = _add_table(ins.za, ins.zb, ins.ma, ins.mb, ins.shift, ins.zo, ins.lo, ins.hi)
-    return [cache_write(ins.dst, ins.off, np.take(table, _pairs(state, ins)))]
+    return [cache_write(ins.dst, ins.off, _pairs(state, ins, table))]
 
 
 @semantics(Mul)
 def mul(ins: Mul, state: DeviceState) -> list[Write]:
     table = _mul_table(ins.za, ins.zb, ins.mult, ins.shift, ins.zo, ins.lo, ins.hi)
-    return [cache_write(ins.dst, ins.off, np.take(table, _pairs(state, ins)))]
+    return [cache_write(ins.dst, ins.off, _pairs(state, ins, table))]
 
 
 @semantics(Lut)

@@ -68,11 +68,16 @@ def gemm(ins: Gemm, state: DeviceState) -> list[Write]:
 
 @semantics(Drain)
 def drain(ins: Drain, state: DeviceState) -> list[Write]:
+    n = ins.dst.count
+    acc = state.accumulators.settled(ins.acc, n)
+    codes = _stage_of(ins, state).apply_at(acc, ins.acc, n, ins.m, ins.zo, ins.lo, ins.hi)
+    return [cache_write(ins.dst, ins.off, codes)]
+
+
+def _stage_of(ins: Drain, state: DeviceState) -> OutputStage:
     cwl = state.lim.cwl
     block = state.cache[ins.params : ins.params + output_stage_words(ins.m, cwl)]
-    stage = _output_stage(block.tobytes(), ins.m, cwl)
-    acc = state.accumulators.read(ins.acc, ins.dst.count, ins.m)
-    return [cache_write(ins.dst, ins.off, stage.apply(acc, ins.zo, ins.lo, ins.hi))]
+    return _output_stage(block.tobytes(), ins.m, cwl)
 
 
 @lru_cache(maxsize=1024)
