@@ -589,3 +589,32 @@ def test_layout_layers_and_concatenations_of_kept_maps_read_and_write_them_in_pl
     assert all(isinstance(ins, (Move, Rescale)) for ins in concat)
     for name in (name for name in layers if "split" in name):
         assert sum(ins.dst.count for ins in layers[name] if isinstance(ins, Move)) == 10 * 12
+
+
+W_TWO_SCALES = (_w(1, 1, 8, 24, scale=0.05), _w(1, 1, 8, 40, scale=0.5), _w(1, 1, 64, 8, scale=0.1))
+
+
+def two_scale_concat(x: tf.Tensor) -> tf.Tensor:
+    """A concatenation whose first source has a smaller range than the output (so a different scale)."""
+    small = tf.nn.relu(tf.nn.conv2d(x, W_TWO_SCALES[0], 1, "VALID"))
+    large = tf.nn.relu(tf.nn.conv2d(x, W_TWO_SCALES[1], 1, "VALID"))
+    return tf.nn.conv2d(tf.concat([small, large], axis=3), W_TWO_SCALES[2], 1, "VALID")
+
+
+@pytest.mark.parametrize("preset", [O1, O5], ids=["O1", "O5"])
+def test_a_concatenation_rescales_its_first_source_straight_from_it(preset: Any) -> None:
+    """The first source's lanes keep their offset in the output: one RESCALE reads them from the source and
+    writes the output's lanes, with no MOVE first; the other source is moved (and rescaled in place if need be)."""
+    executable = _checked_executable(two_scale_concat, (6, 7, 8), preset)
+    program = executable.program
+    concat = [
+        ins
+        for span in executable.layers
+        if span.unit == "EWP" and "concat" in span.name
+        for ins in program.ewp[span.start : span.stop]
+    ]
+    first = [ins for ins in concat if isinstance(ins, Rescale) and ins.off == 0]
+    assert sum(ins.dst.count for ins in first) == 6 * 7
+    assert all(ins.a != ins.dst and ins.len == 24 for ins in first)
+    moves = [ins for ins in concat if isinstance(ins, Move)]
+    assert {ins.dst_off for ins in moves} == {24} and sum(ins.dst.count for ins in moves) == 6 * 7

@@ -4,8 +4,8 @@ The compiler replays the op on an index array (``tpu_compiler.layout_ops``) to g
 map that leaves the words unchanged makes the output a view of the input (no instruction, decided before
 memory is planned); any other map is lowered to MOVEs and FILLs, chunk by chunk of output pixels, with
 the sources' pixel ranges each chunk reads loaded from DDR (or read where they are kept in the cache).  A
-concatenation is the same with several sources, the lanes each source's moves wrote then rescaled in place
-where its quantization differs from the output's.
+concatenation is the same with several sources, the lanes each source's moves write rescaled where its
+quantization differs from the output's (by one RESCALE from the source where its lanes keep their offset).
 """
 
 from __future__ import annotations
@@ -15,13 +15,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from pytpu.errors import CompilationError
-from pytpu.isa import Move, Pattern, Rescale, Unit
+from pytpu.isa import Instruction, Move, Pattern, Rescale, Unit
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.layout_ops import gather_map
 from tpu_compiler.lowering.gather import SOURCE_SHIFT, Side, gather_instructions
 from tpu_compiler.network import Layer
 
-Finish = Callable[[int, Move], None]  # (source index, a MOVE from it)
+Rewrite = Callable[[int, Move], list[Instruction]]  # (source index, a MOVE from it) -> what runs instead
 
 
 def layout_map(layer: Layer, shape: tuple[int, ...]) -> np.ndarray:
@@ -49,39 +49,39 @@ def lower_concat(ctx: Context, layer: Layer) -> None:
     y = ctx.buffers[layer.name]
     mults, shifts, zps = layer.get("mults"), layer.get("shifts"), layer.get("zero_points")
 
-    def finish(i: int, move: Move) -> None:
-        """Rescale the output lanes a MOVE from source ``i`` wrote, where that source's scale differs."""
+    def rescaled(i: int, move: Move) -> list[Instruction]:
+        """A MOVE from source ``i``, its lanes rescaled where that source's scale differs: read from the source
+        at once where its lanes stay where they are (the first source), else rescaled in place after it."""
         if int(mults[i]) == 0:
-            return
-        ctx.emit(
-            Unit.EWP,
-            Rescale(
-                dst=move.dst,
-                a=move.dst,
-                za=int(zps[i]),
-                mult=int(mults[i]),
-                shift=int(shifts[i]),
-                zo=y.tensor.zero_point,
-                lo=-128,
-                hi=127,
-                off=move.dst_off,
-                len=move.len,
-            ),
+            return [move]
+        same_lanes = move.src_off == move.dst_off
+        rescale = Rescale(
+            dst=move.dst,
+            a=move.src if same_lanes else move.dst,
+            za=int(zps[i]),
+            mult=int(mults[i]),
+            shift=int(shifts[i]),
+            zo=y.tensor.zero_point,
+            lo=-128,
+            hi=127,
+            off=move.dst_off,
+            len=move.len,
         )
+        return [rescale] if same_lanes else [move, rescale]
 
     gather_layer(
-        ctx, layer.name, sources, concat_map(layer, [s.tensor.shape for s in sources]), y.tensor.zero_point, finish
+        ctx, layer.name, sources, concat_map(layer, [s.tensor.shape for s in sources]), y.tensor.zero_point, rescaled
     )
 
 
 def gather_layer(
-    ctx: Context, name: str, sources: list[Buffer], mapping: np.ndarray, fill: int, finish: Finish | None = None
+    ctx: Context, name: str, sources: list[Buffer], mapping: np.ndarray, fill: int, rewrite: Rewrite | None = None
 ) -> None:
     """Every sample: load what each chunk of output pixels reads, move it into place, store the chunk.
 
     Sources kept in the cache are read where they are and a kept output is written where it is (no copies:
-    a concatenation of kept maps is one MOVE per source and lane run).  ``finish(i, move)`` follows the
-    moves from source ``i`` (a concatenation rescales the lanes they wrote in place)."""
+    a concatenation of kept maps is one MOVE per source and lane run).  ``rewrite(i, move)`` gives what runs
+    for each MOVE from source ``i`` (a concatenation rescales the lanes they write)."""
     y = ctx.buffers[name]
     c = y.tensor.channels
     flat = mapping.reshape(y.tensor.positions, c)
@@ -137,9 +137,10 @@ def gather_layer(
             if key not in ctx.gathers:
                 ctx.gathers[key] = gather_instructions(ctx.cwl, flat[p0:p1], sides, out, fill)
             for ins in ctx.gathers[key]:
-                ctx.emit(Unit.EWP, ins)
-            if finish is not None:
-                for ins in ctx.gathers[key]:
-                    if isinstance(ins, Move):
-                        finish(next(i for i, (lo, hi) in enumerate(regions) if lo <= ins.src.base < hi), ins)
+                if rewrite is None or not isinstance(ins, Move):
+                    ctx.emit(Unit.EWP, ins)
+                    continue
+                source = next(i for i, (lo, hi) in enumerate(regions) if lo <= ins.src.base < hi)
+                for rewritten in rewrite(source, ins):
+                    ctx.emit(Unit.EWP, rewritten)
             ctx.store(y, y.at(sample, p0 * y.wpp), Pattern.contiguous(out.at, (p1 - p0) * y.wpp))
