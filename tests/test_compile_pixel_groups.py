@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, model_execute
-from pytpu.isa import Gemm, Pack
+from pytpu.isa import Gemm, Lut, Move, Pack
 from tests.quant_helpers import quantize, run_golden, seeded
 from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import O1, O5
@@ -51,6 +52,15 @@ CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, int, int]]] 
     "5x5_valid": (_pointwise_then(_conv(24, 16, 5, padding="VALID"), 24), (44, 44, 8)),
     "1x3_rows": (_pointwise_then(lambda y: tf.nn.conv2d(y, _w(1, 3, 32, 32), 1, "SAME"), 32), (30, 41, 8)),
     "depthwise_32": (_pointwise_then(_depthwise(32), 32), (36, 37, 8)),
+    "3x3_16_to_32_lookup": (
+        _pointwise_then(
+            lambda y: tf.nn.conv2d(
+                tf.sigmoid(tf.nn.conv2d(y, _w(3, 3, 16, 32), 1, "SAME")), _w(1, 1, 32, 8), 1, "SAME"
+            ),
+            16,
+        ),
+        (30, 33, 8),
+    ),
     # A strided 1x1 convolution of the network's input (in DDR) loads only the pixels it reads: not grouped.
     "1x1_stride_2_of_the_input": (lambda x: tf.nn.conv2d(x, _w(1, 1, 1, 1, scale=1.0), 2, "SAME"), (3, 3, 1)),
     "1x1_stride_2_of_the_input_odd": (lambda x: tf.nn.conv2d(x, _w(1, 1, 2, 8, scale=0.7), 2, "SAME"), (9, 11, 2)),
@@ -112,3 +122,18 @@ def test_a_wide_input_pairs_outputs_reading_its_pixel_words_one_by_one() -> None
     gemms = _second_layer_gemms(executable)
     assert {(g.k, g.m) for g in gemms} == {(128, 64)}
     assert sum(g.x.count for g in gemms) == 3 * 4 * 20 * 11
+
+
+def test_a_lookup_after_grouped_convolution_runs_on_its_group_words() -> None:
+    """layer_fusion: the sigmoid after a 16-to-32 channel 3x3 (kept maps) is looked up on the drained group words,
+    several pixels per word, before they are spread into the lookup's output; the lookup layer emits nothing."""
+    looked_up, spans = {}, {}
+    for fusion in (-1, 0):
+        _, _, executable, _ = _compile("3x3_16_to_32_lookup", 1, dataclasses.replace(O5, layer_fusion=fusion))
+        program = executable.program
+        spans[fusion] = {s.name for s in executable.layers if s.unit == "EWP" and s.stop > s.start}
+        looked_up[fusion] = sum(i.dst.count for i in program.ewp if isinstance(i, Lut))
+        spread = sum(i.dst.count for i in program.ewp if isinstance(i, Move))
+        assert spread == 30 * 33  # the grouped convolution's spreading, either way
+    assert any("Sigmoid" in name for name in spans[0]) and not any("Sigmoid" in name for name in spans[-1])
+    assert looked_up[0] == 30 * 33 and looked_up[-1] == 30 * -(-33 // 4)  # q = 4 pixels per group word

@@ -8,7 +8,9 @@ one PACK that also supplies the padding (read straight from a kept input).  Word
 group to the tap ``kx`` with ``kx * dx = p * t + a - i * sx`` (zero where there is none).  Each kernel row
 then costs ``T`` GEMMs of ``N / q`` rows: a 3x3 convolution of 64 to 64 channels takes ``3N`` array cycles
 instead of ``6N`` (two taps packed per word) or ``9N``.  The output stage writes a group's ``q`` pixels into
-one word; ``q`` MOVEs spread them to the output's pixel words.
+one word; ``q`` MOVEs spread them to the output's pixel words.  A lookup fused into the convolution
+(``lowering/epilogue.py``) is applied to those group words before they are spread, ``q`` pixels per word, and
+the spread words are the lookup's output.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 from pytpu.isa import Drain, Gemm, Move, Pack, Pattern, Unit
 from pytpu.isa.layouts import pack_output_stage, weight_tile_words
 from tpu_compiler.compiler.context import Buffer, Context
+from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import even_bands, fit_rows
 from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
 from tpu_compiler.lowering.me_stream import MeStream
@@ -104,11 +107,13 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
     c_in, c_out = x.tensor.channels, y.tensor.channels
     tile = _tile(ctx, layer, g, plan, c_in, c_out)
     arena = ctx.arena(layer.name)
+    epilogue.fuse(ctx, layer, arena, kept=True)  # looked up on the group words: q pixels per lookup
+    dest = epilogue.output(ctx, layer.name)  # the map the spread words go to
     budget = ctx.ring_limit[layer.name] if ctx.ring is not None else arena.free // 2
     group = weight_groups([tile], ctx.cwl, budget, layer.name)[0]
     load_constants(ctx, arena, group)
     input_kept = all(ctx.kept_block(x, range(s, s + 1)) for s in g.samples)
-    output_kept = ctx.kept_block(y)
+    output_kept = ctx.kept_block(dest)
 
     def band_words(rows: int) -> int:
         inputs = 0 if input_kept else min(g.in_rows(rows), g.h) * g.w
@@ -199,14 +204,15 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
         else:  # the layer's last: after the next layer's first LOADW
             ctx.defer_drain(me.pending)
             me.pending = None
-        ddr = y.at(sample, band.start * g.ow)
-        out = ctx.cached(y, ddr) if output_kept else out_buf
+        epilogue.look_up(ctx, layer.name, Pattern.contiguous(grouped, n), plan.q * c_out)
+        ddr = dest.at(sample, band.start * g.ow)
+        out = ctx.cached(dest, ddr) if output_kept else out_buf
         assert out is not None
         for i in range(plan.q):  # output i of every group to its pixel word
             count = -(-(g.ow - i) // plan.q)
             dst = Pattern(out + i, ((rows, g.ow), (count, plan.q)))
             src = Pattern(grouped, ((rows, plan.groups), (count, 1)))
             ctx.emit(Unit.EWP, Move(dst=dst, src=src, src_off=i * c_out, dst_off=0, len=c_out))
-        ctx.store(y, ddr, Pattern.contiguous(out, rows * g.ow))
+        ctx.store(dest, ddr, Pattern.contiguous(out, rows * g.ow))
 
     pipeline(len(steps), copies, load, work)

@@ -58,18 +58,34 @@ def fusible(
     return out
 
 
-def fuse(ctx: Context, producer: Layer, arena: Arena) -> None:
-    """Take on the lookup fusible into ``producer`` (if any, and if neither map stays in the cache): its table
-    goes into ``arena``, and the lookup layer will emit nothing."""
+def fuse(ctx: Context, producer: Layer, arena: Arena, kept: bool = False) -> None:
+    """Take on the lookup fusible into ``producer`` (if any, and unless a map stays in the cache and ``kept`` is
+    False): its table goes into ``arena``, and the lookup layer will emit nothing.
+
+    Where a map stays in the cache there is no round trip to save, and a lookup of the output bands would only
+    wait for them; a lowering that looks up fewer words than the map has (``kept``: pixel groups, several
+    pixels per word) saves lookups there too.  It then writes the lookup's output a layer before the lookup's
+    place in the order, so only where that output is not kept or takes the convolution's own output's words
+    (the memory plan puts a lookup's output in place of its operand read for the last time): a kept output
+    elsewhere may share words with what the convolution still reads."""
     lut = ctx.fusible.get(producer.name)
     if lut is None:
         return
-    out = ctx.buffers[lut.name]
-    if any(ctx.cached(b, b.at(s)) is not None for b in (ctx.buffers[producer.name], out) for s in ctx.samples):
-        return  # a map kept in the cache: no round trip to save, and the lookup would only wait for the bands
+    y, out = ctx.buffers[producer.name], ctx.buffers[lut.name]
+    places = [(ctx.cached(y, y.at(s)), ctx.cached(out, out.at(s))) for s in ctx.samples]
+    if any(p is not None for pair in places for p in pair) and (
+        not kept or any(z is not None and z != p for p, z in places)
+    ):
+        return
     table = ctx.load_constant(arena, pack_lut(lut.arrays["table"], ctx.cwl), "lookup table")
     lanes = out.tensor.channels if out.wpp == 1 else ctx.cwl
     ctx.epilogues[producer.name] = Epilogue(lut.name, out, table, lanes)
+
+
+def output(ctx: Context, producer: str) -> Buffer:
+    """Where ``producer``'s output goes: the fused lookup's output (same shape), or its own."""
+    epilogue = ctx.epilogues.get(producer)
+    return ctx.buffers[producer] if epilogue is None else epilogue.out
 
 
 def is_fused(ctx: Context, layer: str) -> bool:
