@@ -618,3 +618,18 @@ def test_a_concatenation_rescales_its_first_source_straight_from_it(preset: Any)
     assert all(ins.a != ins.dst and ins.len == 24 for ins in first)
     moves = [ins for ins in concat if isinstance(ins, Move)]
     assert {ins.dst_off for ins in moves} == {24} and sum(ins.dst.count for ins in moves) == 6 * 7
+
+
+@pytest.mark.parametrize("preset", [O1, O5], ids=["O1", "O5"])
+def test_a_concatenation_reads_split_halves_from_the_split_map(preset: Any) -> None:
+    """C2f's concatenation takes the split halves' lanes from the map the split cuts (lanes 0-15 and 16-31
+    stay where they are: one MOVE or RESCALE each, no lane shift); the first half, read by the concatenation
+    alone, is no longer computed, the second (read by the residual branch too) still is."""
+    executable = _checked_executable(split_concat_block, (10, 12, 8), preset)
+    program = executable.program
+    spans = [span for span in executable.layers if span.unit == "EWP" and span.stop > span.start]
+    assert len([span for span in spans if "split" in span.name]) == 1
+    concat = [ins for span in spans if "concat" in span.name for ins in program.ewp[span.start : span.stop]]
+    moved = [(ins.src_off, ins.dst_off) for ins in concat if isinstance(ins, Move)]
+    looked = [ins.off for ins in concat if isinstance(ins, Rescale) and ins.a != ins.dst]  # read from a source
+    assert sorted({*moved, *((off, off) for off in looked)}) == [(0, 0), (0, 32), (16, 16)]

@@ -151,6 +151,10 @@ class Network:
     def consumers(self, name: str) -> list[Layer]:
         return [layer for layer in self.layers if name in layer.inputs]
 
+    def producer(self, name: str) -> Layer | None:
+        """The layer computing tensor ``name`` (None for a network input)."""
+        return next((layer for layer in self.layers if layer.name == name), None)
+
 
 def _config_of(layer: Any) -> dict[str, Any]:
     config = dict(layer.config())
@@ -223,8 +227,17 @@ def _pool_shape(layer: Layer, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
 def _concat_shape(layer: Layer, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
     axis = int(layer.get("axis", -1)) % len(shapes[0])
     out = list(shapes[0])
-    out[axis] = sum(s[axis] for s in shapes)
+    out[axis] = sum(
+        s[axis] if lanes is None else int(lanes[1]) for s, lanes in zip(shapes, concat_lanes(layer), strict=True)
+    )
     return tuple(out)
+
+
+def concat_lanes(layer: Layer) -> list[tuple[int, int] | None]:
+    """Per input of a concatenation, the channels it contributes ``(first, count)``, or None for all of them
+    (the compiler's rewrites let a concatenation read a channel slice, such as a split half, from its map)."""
+    lanes = layer.get("lanes") or [None] * len(layer.inputs)
+    return [None if entry is None else (int(entry[0]), int(entry[1])) for entry in lanes]
 
 
 def _layout_shape(layer: Layer, shapes: list[tuple[int, ...]]) -> tuple[int, ...]:

@@ -15,7 +15,11 @@ become one), and
   convolution's ``pad_code`` joins the convolution's ``pads`` (which it fills with ``pad_code``);
 * a constant ``Pad`` of the spatial axes before a max pool, filling with a code no larger than any its
   input can hold, joins the pool's ``pads`` when every window still covers an input position: the max
-  pool leaves padding out, and a fill that never exceeds a real code never changes a maximum.
+  pool leaves padding out, and a fill that never exceeds a real code never changes a maximum;
+* a concatenation along channels whose input is a channel slice of a map (a layout layer: YOLOv8's C2f
+  split halves) reads those channels from the map itself (the concatenation's ``lanes``); the slice
+  goes away if the concatenation was its only reader.  Its MOVEs then take the lanes from the map, and a
+  slice whose lanes keep their offset in the output is one RESCALE (or MOVE) from the map.
 
 Before them, every transposed convolution (``conv_transpose``) becomes what it is defined as: a
 ``zero_insert`` layer (the input with ``upsample - 1`` copies of its zero point between neighbouring pixels,
@@ -48,8 +52,9 @@ from tpu_compiler.compiler.graph_edit import (
     with_,
 )
 from tpu_compiler.compiler.lookups import LOOKUP_RULES
+from tpu_compiler.lowering.layout import layout_map
 from tpu_compiler.lowering.stem import PLANAR_INPUT, plan_stem, stem_geometry
-from tpu_compiler.network import Layer, Network
+from tpu_compiler.network import Layer, Network, concat_lanes
 
 
 def rewrite(network: Network, hw: ModelParameters) -> Network:
@@ -144,7 +149,7 @@ def _fold_pad_into_max_pool(net: Network, pad: Layer) -> list[Layer] | None:
 
 def _lowest_code(net: Network, name: str) -> int:
     """The lowest code tensor ``name`` can hold: its producer's output clamp, else -128."""
-    producer = next((layer for layer in net.layers if layer.name == name), None)
+    producer = net.producer(name)
     return int(producer.get("lo", -128)) if producer is not None else -128
 
 
@@ -184,7 +189,49 @@ def _conv_transposes_as_convs(net: Network) -> list[Layer]:
     return layers
 
 
-LAYOUT_RULES = (_cancel_inverse_transposes, _commute_pad_transpose, _fold_pad_into_conv, _fold_pad_into_max_pool)
+def _concat_reads_channel_slices(net: Network, concat: Layer) -> list[Layer] | None:
+    """A concatenation along channels reads a channel slice of a map (a split half) from the map itself."""
+    shape = net.tensors[concat.name].shape if concat.kind == "concat" else ()
+    if not shape or int(concat.get("axis", -1)) % len(shape) != len(shape) - 1:
+        return None
+    lanes = concat_lanes(concat)
+    for i, name in enumerate(concat.inputs):
+        sliced = net.producer(name)
+        if lanes[i] is not None or sliced is None or sliced.kind != "layout" or len(sliced.inputs) != 1:
+            continue
+        source, tensor = sliced.inputs[0], net.tensors[name]
+        channels = _channel_slice(layout_map(sliced, net.tensors[source].shape), net.tensors[source].shape)
+        held = net.tensors[source]
+        if channels is None or (held.scale, held.zero_point) != (tensor.scale, tensor.zero_point):
+            continue
+        lanes[i] = channels
+        inputs = tuple(source if j == i else n for j, n in enumerate(concat.inputs))
+        changes: dict[str, Layer | None] = {concat.name: with_(concat, inputs=inputs, config={"lanes": lanes})}
+        if only_consumer(net, name) is concat and concat.inputs.count(name) == 1:
+            changes[sliced.name] = None  # read by the concatenation alone: nothing left to compute
+        return replace(net, changes)
+    return None
+
+
+def _channel_slice(mapping: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """``(first, count)`` if the gather map takes channels ``first..first+count`` of every position of a map
+    of ``shape``, else None."""
+    if mapping.shape[:-1] != shape[:-1] or mapping.size == 0 or mapping.min() < 0:
+        return None
+    first, count = int(mapping.flat[0]) % shape[-1], mapping.shape[-1]
+    whole = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+    if first + count > shape[-1] or not np.array_equal(mapping, whole[..., first : first + count]):
+        return None
+    return first, count
+
+
+LAYOUT_RULES = (
+    _cancel_inverse_transposes,
+    _commute_pad_transpose,
+    _fold_pad_into_conv,
+    _fold_pad_into_max_pool,
+    _concat_reads_channel_slices,
+)
 
 
 def _mark_planar_stems(net: Network, hw: ModelParameters) -> list[Layer] | None:

@@ -19,7 +19,7 @@ from pytpu.isa import Instruction, Move, Pattern, Rescale, Unit
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.layout_ops import gather_map
 from tpu_compiler.lowering.gather import SOURCE_SHIFT, Side, gather_instructions
-from tpu_compiler.network import Layer
+from tpu_compiler.network import Layer, concat_lanes
 
 Rewrite = Callable[[int, Move], list[Instruction]]  # (source index, a MOVE from it) -> what runs instead
 
@@ -31,10 +31,10 @@ def layout_map(layer: Layer, shape: tuple[int, ...]) -> np.ndarray:
 
 def concat_map(layer: Layer, shapes: Sequence[tuple[int, ...]]) -> np.ndarray:
     axis = int(layer.get("axis", -1)) % len(shapes[0])
-    parts = [
-        (np.int64(i) << SOURCE_SHIFT) | np.arange(int(np.prod(s)), dtype=np.int64).reshape(s)
-        for i, s in enumerate(shapes)
-    ]
+    parts = []
+    for i, (shape, lanes) in enumerate(zip(shapes, concat_lanes(layer), strict=True)):
+        part = (np.int64(i) << SOURCE_SHIFT) | np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+        parts.append(part if lanes is None else part[..., lanes[0] : lanes[0] + lanes[1]])  # channels only
     return np.concatenate(parts, axis=axis)
 
 
