@@ -12,7 +12,7 @@ import pytest
 import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, model_execute
-from pytpu.isa import MaxPool, Move, Store
+from pytpu.isa import MaxPool, Move, Pack, Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import O1, O5, Segment, TensorAxis
@@ -33,6 +33,7 @@ def _nhwc(x: tf.Tensor) -> tf.Tensor:
 
 
 W7, W3, W5, W3D = _w(7, 7, 3, 64, scale=0.1), _w(3, 3, 3, 32), _w(5, 5, 1, 16), _w(3, 3, 3, 24)
+W3_8 = _w(3, 3, 8, 16)
 
 
 def resnet_stem(x: tf.Tensor) -> tf.Tensor:
@@ -46,6 +47,18 @@ def mobilenet_stem(x: tf.Tensor) -> tf.Tensor:
     """MobileNetV2: the transpose, then a 3x3 stride-2 convolution padded by 1, 32 outputs, ReLU6."""
     y = tf.pad(_nhwc(x), [[0, 0], [1, 1], [1, 1], [0, 0]])
     return tf.nn.relu6(tf.nn.conv2d(y, W3, [1, 2, 2, 1], "VALID"))
+
+
+def nhwc_image_stem(x: tf.Tensor) -> tf.Tensor:
+    """keras DenseNet-121 exported with an NHWC input: a Pad, a 7x7 stride-2 convolution, ReLU, a max pool."""
+    y = tf.pad(x, [[0, 0], [3, 3], [3, 3], [0, 0]])
+    y = tf.nn.relu(tf.nn.conv2d(y, W7, [1, 2, 2, 1], "VALID"))
+    return tf.nn.max_pool2d(tf.pad(y, [[0, 0], [1, 1], [1, 1], [0, 0]]), 3, 2, "VALID")
+
+
+def nhwc_wide_stem(x: tf.Tensor) -> tf.Tensor:
+    """An NHWC input of 8 channels (no image): read as it is, a word per pixel."""
+    return tf.nn.relu(tf.nn.conv2d(x, W3_8, [1, 2, 2, 1], "SAME"))
 
 
 def same_padding_stem(x: tf.Tensor) -> tf.Tensor:
@@ -101,6 +114,8 @@ CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, ...]]] = {
     "other_fill": (other_fill, (3, 10, 12)),
     "round_trip_layout": (round_trip_layout, (3, 11, 14)),
     "normalised_input": (normalised_input, (3, 20, 22)),
+    "nhwc_image": (nhwc_image_stem, (40, 36, 3)),
+    "nhwc_wide": (nhwc_wide_stem, (12, 14, 8)),
 }
 
 
@@ -144,6 +159,20 @@ def test_stems_read_the_input_planar(name: str) -> None:
     assert description.channels == CASES[name][1][-1]
     kinds = {layer.name: layer.KIND for layer in model.layers}
     assert {kinds[span.name] for span in executable.layers} <= {"conv", "max_pool"}
+
+
+def test_an_nhwc_image_is_packed_planar_for_its_stem() -> None:
+    """An NHWC network input of 3 channels read by a stem: the host packs it NCHW (axes 0, 3, 1, 2), each
+    channel's rows in words, and the stem reads those rows; nothing else touches it. 8 channels: as given."""
+    model = _model("nhwc_image")
+    executable, descriptions, renaming = _compile(model, 1, O5)
+    description = descriptions[renaming["x:0"]]
+    assert description.axes == (0, 3, 1, 2) and description.shape == (1, 40, 36, 3)
+    kinds = {layer.name: layer.KIND for layer in model.layers}
+    assert {kinds[span.name] for span in executable.layers} <= {"conv", "max_pool"}
+    assert not any(isinstance(ins, Pack) and ins.kh * ins.kw == 49 for ins in executable.program.ewp)
+    wide = _compile(_model("nhwc_wide"), 1, O5)
+    assert wide[1][wide[2]["x:0"]].axes == ()
 
 
 def test_a_stem_read_only_by_a_max_pool_stays_packed() -> None:

@@ -234,18 +234,51 @@ LAYOUT_RULES = (
 )
 
 
+IMAGE_CHANNELS = 4
+"""An NHWC network input of at most this many channels (an image) read by a stem is made planar: a word per
+pixel would hold 3 codes of 128; with more channels the plain convolution is kept."""
+
+
 def _mark_planar_stems(net: Network, hw: ModelParameters) -> list[Layer] | None:
     """Mark each convolution that reads an NCHW map (a network input, or any layer's output) through an
-    NCHW -> NHWC transpose, its only reader, and that ``lowering.stem`` can compute from planar rows."""
+    NCHW -> NHWC transpose, its only reader, and that ``lowering.stem`` can compute from planar rows.
+
+    A convolution reading an NHWC image directly (keras models exported with NHWC inputs) gets the
+    pair of transposes that makes its input planar: the first folds into the input's TensorDescription (the
+    host packs the image NCHW, each channel's rows in words), the second becomes the stem's planar view.
+    Lowered as a plain convolution, its 7x7 windows over a word per 3-channel pixel cost the EWP a PACK of
+    49 words per output pixel."""
     changes: dict[str, Layer | None] = {}
+    layers: list[Layer] = []
     for name in [*net.inputs, *(layer.name for layer in net.layers)]:
-        transpose = only_consumer(net, name)
-        if transpose is None or transpose_perm(transpose) != NCHW_TO_NHWC:
+        reader = only_consumer(net, name)
+        if reader is None:
+            continue
+        tensor = net.tensors[name]
+        image = name in net.inputs and len(tensor.shape) == 4 and tensor.shape[3] <= IMAGE_CHANNELS
+        if image and _stem_of(net, reader, name, hw):
+            to_planar, back = fresh(net, f"{name}/planar"), fresh(net, f"{name}/planar/nhwc")
+            out = {"scale": tensor.scale, "zero_point": tensor.zero_point}
+            layers += [_transpose(to_planar, name, [0, 3, 1, 2], out), _transpose(back, to_planar, NCHW_TO_NHWC, out)]
+            changes[reader.name] = with_(reader, inputs=(back,), config={PLANAR_INPUT: True})
+            continue
+        transpose = reader
+        if transpose_perm(transpose) != NCHW_TO_NHWC:
             continue
         conv = only_consumer(net, transpose.name)
-        if conv is None or conv.kind != "conv" or conv.inputs != (transpose.name,) or conv.get(PLANAR_INPUT):
-            continue
-        geo = stem_geometry(conv, net.tensors[transpose.name].shape, net.tensors[conv.name].shape)
-        if geo is not None and plan_stem(geo, hw) is not None:
+        if conv is not None and _stem_of(net, conv, transpose.name, hw):
             changes[conv.name] = with_(conv, config={PLANAR_INPUT: True})
-    return replace(net, changes) if changes else None
+    return layers + replace(net, changes) if changes else None
+
+
+def _stem_of(net: Network, conv: Layer, source: str, hw: ModelParameters) -> bool:
+    """Whether ``conv`` reads ``source`` (NHWC) alone and ``lowering.stem`` can compute it from planar rows."""
+    if conv.kind != "conv" or conv.inputs != (source,) or conv.get(PLANAR_INPUT):
+        return False
+    geo = stem_geometry(conv, net.tensors[source].shape, net.tensors[conv.name].shape)
+    return geo is not None and plan_stem(geo, hw) is not None
+
+
+def _transpose(name: str, source: str, perm: list[int], out: dict[str, float | int]) -> Layer:
+    config = {"kind": "layout", "name": name, "inputs": [source], "op": "Transpose", "attrs": {}, "out": out}
+    return Layer("layout", name, (source,), config, {"consts.perm": np.asarray(perm, dtype=np.int64)})

@@ -64,7 +64,7 @@ def plan_views(net: Network, cwl: int) -> Views:
             views.inputs[name] = (name, ())
             continue
         current, axes = name, list(range(len(net.tensors[name].shape)))
-        while current not in net.outputs:
+        while current not in net.outputs and (current == name or _planar_view(net, current) is None):
             consumers = net.consumers(current)
             perm = _perm(consumers[0], len(axes)) if len(consumers) == 1 else None
             if perm is None:
