@@ -3,7 +3,8 @@
 Rules, applied in order:
 
 * a transpose (batch axis kept) or identity right after a network input, its only consumer, is folded into
-  the input's TensorDescription (``axes``): the host packs the data already transposed;
+  the input's TensorDescription (``axes``): the host packs the data already transposed (up to a map a stem
+  reads planar: an NHWC image the rewrites make planar for its stem is packed NCHW);
 * except before a stem marked ``planar_input`` (``rewrites.py``): there the input stays as given (NCHW, each
   channel row packed into words) and the transpose is a view of it that only the stem reads
   (``lowering/stem.py``); the same for an NCHW map a layer makes (its natural layout is those rows);
