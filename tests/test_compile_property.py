@@ -2,7 +2,8 @@
 outputs equal the golden graph's bit for bit.
 
 Hypothesis draws a chain of layers (convolutions with odd kernels, strides and channel counts that are not
-multiples of 128, depthwise with a multiplier, dense, pools, residual adds, concatenations, activations)
+multiples of 128, depthwise with a multiplier, dense, pools, residual adds, concatenations, channel splits
+concatenated in another order, activations)
 on a small input of odd shape; the weights come from a drawn seed.
 """
 
@@ -31,7 +32,7 @@ def networks(draw: st.DrawFn) -> tuple[tuple[int, int, int], list[Op], int, int]
     shape = (h, w, c)
     ops: list[Op] = []
     for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(("conv", "depthwise", "pool", "add", "concat", "act")))
+        kind = draw(st.sampled_from(("conv", "depthwise", "pool", "add", "concat", "split", "act")))
         if kind == "conv":
             k = draw(st.sampled_from((1, 3) if min(h, w) >= 3 else (1,)))
             stride = draw(st.sampled_from((1, 2)))
@@ -56,6 +57,10 @@ def networks(draw: st.DrawFn) -> tuple[tuple[int, int, int], list[Op], int, int]
         elif kind == "concat":
             extra = draw(st.integers(1, 20))
             ops.append(("concat", extra))
+            c += extra
+        elif kind == "split" and c >= 2:  # channel slices concatenated at other offsets (YOLOv8's C2f)
+            first, extra = draw(st.integers(1, c - 1)), draw(st.integers(1, 20))
+            ops.append(("split", first, extra))
             c += extra
         else:
             ops.append(("act", draw(st.sampled_from(ACTIVATIONS[1:]))))
@@ -99,6 +104,10 @@ def _builder(ops: list[Op], dense: int, seed: int) -> Callable[[tf.Tensor], tf.T
                 y = y + tf.nn.relu(tf.nn.conv2d(y, weights(1, 1, c, c), [1, 1, 1, 1], "VALID"))
             elif op[0] == "concat":
                 y = tf.concat([y, tf.nn.conv2d(y, weights(1, 1, c, op[1]), [1, 1, 1, 1], "VALID")], axis=3)
+            elif op[0] == "split":
+                a, b = tf.split(y, [op[1], c - op[1]], axis=3)
+                branch = tf.nn.relu(tf.nn.conv2d(a, weights(1, 1, op[1], op[2]), [1, 1, 1, 1], "VALID"))
+                y = tf.concat([b, a, branch], axis=3)
             else:
                 y = _activation(y, op[1])
         if dense:
