@@ -72,13 +72,13 @@ class OutputStage:
             per_lane = (mult, constant, shift)
         out = np.empty(v.shape, dtype=np.int8)
         rows = np.ascontiguousarray(v).reshape(-1, per_lane[0].size)
-        kernels.output_stage(rows, 0, 0, *per_lane, int(zo), int(lo), int(hi), out.reshape(rows.shape))
+        kernels.output_stage(rows, 0, *per_lane, int(zo), int(lo), int(hi), out.reshape(rows.shape))
         return out
 
     def apply_at(self, block: np.ndarray, row: int, n: int, m: int, zo: int, lo: int, hi: int) -> np.ndarray:
         """:meth:`apply` to rows ``row..row+n``, columns ``:m`` of a C-contiguous integer ``block``."""
         out = np.empty((n, m), dtype=np.int8)
-        kernels.output_stage(block, row, 0, *self._per_lane_of(m), int(zo), int(lo), int(hi), out)
+        kernels.output_stage(block, row, *self._per_lane_of(m), int(zo), int(lo), int(hi), out)
         return out
 
     def _per_lane_of(self, lanes: int) -> PerLane:

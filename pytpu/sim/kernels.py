@@ -36,7 +36,6 @@ def _code(v: Int, mult: Int, constant: Int, shift: Int, zo: Int, lo: Int, hi: In
 def output_stage(
     v: np.ndarray,
     row: int,
-    column: int,
     mult: np.ndarray,
     constant: np.ndarray,
     shift: np.ndarray,
@@ -46,17 +45,17 @@ def output_stage(
     out: np.ndarray,
 ) -> None:
     """``out[i, j] = clamp(((x * mult[j] + constant[j]) >> shift[j]) + zo, lo, hi)`` in int64, as int8, where
-    ``x = v[row + i, column + j]``.
+    ``x = v[row + i, j]``.
 
     ``v`` holds integers (an integer dtype, or floats holding integers); the constants have an entry per
     column of ``out``; products wrap modulo 2^64 as numpy's int64 arithmetic does.  Every array is C-contiguous
     and the indexes unsigned (no negative-index wraparound to check), so the inner loop vectorises.
     """
     n, m = out.shape
-    first_row, first_column = np.uint64(row), np.uint64(column)
+    first = np.uint64(row)
     for i in range(n):
         for j in range(m):
-            x = np.int64(v[first_row + np.uint64(i), first_column + np.uint64(j)])
+            x = np.int64(v[first + np.uint64(i), np.uint64(j)])
             out[i, j] = _code(x, mult[j], constant[j], shift[j], zo, lo, hi)
 
 

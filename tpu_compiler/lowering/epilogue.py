@@ -73,9 +73,9 @@ def fuse(ctx: Context, producer: Layer, arena: Arena, kept: bool = False) -> Non
         return
     y, out = ctx.buffers[producer.name], ctx.buffers[lut.name]
     places = [(ctx.cached(y, y.at(s)), ctx.cached(out, out.at(s))) for s in ctx.samples]
-    if any(p is not None for pair in places for p in pair) and (
-        not kept or any(z is not None and z != p for p, z in places)
-    ):
+    in_cache = any(p is not None or z is not None for p, z in places)
+    elsewhere = any(z is not None and z != p for p, z in places)  # the lookup's output kept apart from y's words
+    if in_cache and (not kept or elsewhere):
         return
     table = ctx.load_constant(arena, pack_lut(lut.arrays["table"], ctx.cwl), "lookup table")
     lanes = out.tensor.channels if out.wpp == 1 else ctx.cwl

@@ -140,6 +140,8 @@ def gather_layer(
                 if rewrite is None or not isinstance(ins, Move):
                     ctx.emit(Unit.EWP, ins)
                     continue
+                # Sources that are one kept map (channel slices of it) share a region; they are one tensor, so the
+                # first's quantization is theirs too.
                 source = next(i for i, (lo, hi) in enumerate(regions) if lo <= ins.src.base < hi)
                 for rewritten in rewrite(source, ins):
                     ctx.emit(Unit.EWP, rewritten)
