@@ -16,8 +16,10 @@ from pytpu.isa import MaxPool, Move, Pack, Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import O1, O5, Segment, TensorAxis
+from tpu_compiler.compiler.grouped_maps import plan_grouped_maps
 from tpu_compiler.compiler.lookups import ROW_LUT
 from tpu_compiler.compiler.rewrites import rewrite
+from tpu_compiler.compiler.views import plan_views
 from tpu_compiler.lowering.stem import PLANAR_INPUT, StemGeometry, plan_stem
 
 HW = TPU_128x128_PARAMS
@@ -340,10 +342,20 @@ def silu_stem(x: tf.Tensor) -> tf.Tensor:
     return tf.nn.conv2d(y * tf.sigmoid(y), W_SILU[1], [1, 2, 2, 1], "SAME")
 
 
+W_WIDE = _w(3, 3, 16, 96, scale=0.1)
+
+
+def silu_stem_wide(x: tf.Tensor) -> tf.Tensor:
+    """``silu_stem`` with 96 outputs after the lookup: too many for pixel groups, so the stem's map is spread
+    to a word per pixel."""
+    y = tf.nn.conv2d(_nhwc(x), W_SILU[0], [1, 2, 2, 1], "SAME")
+    return tf.nn.conv2d(y * tf.sigmoid(y), W_WIDE, [1, 2, 2, 1], "SAME")
+
+
 def test_a_stem_applies_the_lookup_after_it_to_its_bands() -> None:
     """``layer_fusion`` with the maps through DDR: the stem looks up each output band before storing it as the
     lookup's output, so its own 16x20 map is never stored. Exact with and without, at batch 1 and 3."""
-    model = quantize(silu_stem, seeded((4, 3, 32, 40), 0))[1]
+    model = quantize(silu_stem_wide, seeded((4, 3, 32, 40), 0))[1]
     through_ddr = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)
     stored = {}
     for fusion in (-1, 0):
@@ -362,7 +374,7 @@ def test_a_map_too_large_for_the_cache_is_split_over_both_ddr_channels() -> None
     """Under ``MIRROR`` the stem's 132x132x16 looked-up map (17,424 words, more than half the cache, so it goes
     through DDR) keeps the first half of its rows on one channel and the rest on the other: its bands are
     stored and loaded back by both lanes, half each. Exact at batch 1 and 2; with ``NONE`` one channel."""
-    model = quantize(silu_stem, seeded((2, 3, 264, 264), 0))[1]
+    model = quantize(silu_stem_wide, seeded((2, 3, 264, 264), 0))[1]
     for batch in (1, 2):
         codes = model.rescale({"x:0": seeded((batch, 3, 264, 264), 3)})["x:0"]
         executable, descriptions, renaming = _compile(model, batch, O5)
@@ -374,3 +386,62 @@ def test_a_map_too_large_for_the_cache_is_split_over_both_ddr_channels() -> None
     single = dataclasses.replace(O5, ram_io_balancing=O1.ram_io_balancing)
     program = _compile(model, 1, single)[0].program
     assert not any(isinstance(i, Store) for i in program.dtl1)
+
+
+W_STEM32, W_DILATED, W_VALID = _w(3, 3, 3, 32), _w(5, 5, 32, 16, scale=0.05), _w(3, 3, 16, 24, scale=0.1)
+
+
+def dilated_reader(x: tf.Tensor) -> tf.Tensor:
+    """A 32-output stem (ReLU) read by a 5x5 convolution of dilation 3: its left padding of 6 columns is more
+    than a word of 4 pixels."""
+    y = tf.nn.relu(tf.nn.conv2d(_nhwc(x), W_STEM32, [1, 2, 2, 1], "SAME"))
+    return tf.nn.conv2d(y, W_DILATED, [1, 1, 1, 1], "SAME", dilations=[1, 3, 3, 1])
+
+
+def valid_reader(x: tf.Tensor) -> tf.Tensor:
+    """A stride-1 stem, SiLU, and an unpadded 3x3 convolution."""
+    y = tf.nn.conv2d(_nhwc(x), W_SILU[0], [1, 1, 1, 1], "SAME")
+    return tf.nn.conv2d(y * tf.sigmoid(y), W_VALID, [1, 1, 1, 1], "VALID")
+
+
+GROUPED: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, ...], int]] = {
+    "silu": (silu_stem, (3, 48, 64), 8),
+    "silu_odd_width": (silu_stem, (3, 40, 78), 8),  # 39 columns: the last group's 8th pixel is none
+    "silu_six": (silu_stem, (3, 40, 100), 6),
+    "dilated_reader": (dilated_reader, (3, 24, 46), 4),
+    "valid_reader": (valid_reader, (3, 14, 37), 5),
+}
+
+
+@cache
+def _grouped_model(name: str) -> Any:
+    build, shape, _ = GROUPED[name]
+    return quantize(build, seeded((4, *shape), 0))[1]
+
+
+@pytest.mark.parametrize("preset", ["O1", "O5", "through_ddr"])
+@pytest.mark.parametrize("name", sorted(GROUPED))
+def test_a_stems_map_stays_in_pixel_groups(name: str, preset: str) -> None:
+    """A stem read (after its lookup) only by a pixel-group convolution leaves its map as the words it drains,
+    ``q`` pixels each, and the convolution builds its packed rows from them with MOVEs (no PACK).  Exact at
+    batch 1 and 3; with every map through DDR, the stem's map stores ``ceil(W / q)`` words per row."""
+    _, shape, q = GROUPED[name]
+    model = _grouped_model(name)
+    network = rewrite(Network.from_quantized_model(model)[0], HW)
+    stem = next(layer for layer in network.layers if layer.get(PLANAR_INPUT))
+    grouped = plan_grouped_maps(network, plan_views(network, HW.tpu_parameters.cache_word_length), HW, None, set())
+    assert grouped[stem.name] == q
+    through_ddr = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)
+    parameters = {"O1": O1, "O5": O5}.get(preset, through_ddr)
+    for batch in (1, 3):
+        codes = model.rescale({"x:0": seeded((batch, *shape), 3)})["x:0"]
+        executable, descriptions, renaming = _compile(model, batch, parameters)
+        out = model_execute(executable, descriptions, {renaming["x:0"]: codes}).output_codes[renaming["y:0"]]
+        assert np.array_equal(out, _golden(model, codes))
+    program = _compile(model, 1, parameters)[0].program
+    assert not any(isinstance(ins, Pack) for ins in program.ewp)
+    if preset == "through_ddr":
+        _, oh, ow, _ = network.tensors[stem.name].shape
+        _, oh2, ow2, _ = network.tensors[network.outputs[0]].shape
+        stored = sum(ins.ddr.count for ins in (*program.dtl0, *program.dtl1) if isinstance(ins, Store))
+        assert stored == oh * -(-ow // q) + oh2 * ow2

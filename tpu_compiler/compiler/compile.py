@@ -22,6 +22,7 @@ from pytpu.executable import DdrSegment, Executable, TensorDescription
 from pytpu.isa import Instruction, LayerSpan, Program, Unit
 from pytpu.params import ModelParameters
 from tpu_compiler.compiler.context import Buffer, ConstantLane, Context
+from tpu_compiler.compiler.grouped_maps import plan_grouped_maps
 from tpu_compiler.compiler.memory import Constants
 from tpu_compiler.compiler.parameters import (
     BalancingMode,
@@ -60,7 +61,11 @@ def compile_(
     net = rewrite(net, hw)
     views = plan_views(net, cwl)
     mirror = parameters.ram_io_balancing is BalancingMode.MIRROR and hw.ddr.channels > 1
-    buffers, activation_words = _plan_ddr(net, views, cwl, 2 if mirror else 1, hw.tpu_parameters.cache_words // 2)
+    io = {current for current, _ in views.inputs.values()} | _held_outputs(views)
+    grouped = plan_grouped_maps(net, views, hw, slicing_scheme, io)
+    buffers, activation_words = _plan_ddr(
+        net, views, cwl, 2 if mirror else 1, hw.tpu_parameters.cache_words // 2, grouped
+    )
     excluded: set[str] = set()
     deadline = _search_deadline(parameters)
     keep = parameters.action_graph_data_transfer_optimization
@@ -304,9 +309,10 @@ def _in_place(
 
 
 def _plan_ddr(
-    net: Network, views: Views, cwl: int, channels: int, split_from: int
+    net: Network, views: Views, cwl: int, channels: int, split_from: int, grouped: Mapping[str, int]
 ) -> tuple[dict[str, Buffer], list[int]]:
-    """Every tensor's DDR buffer, and the activation words on each channel.
+    """Every tensor's DDR buffer, and the activation words on each channel; ``grouped``: the maps stored in
+    pixel groups (``grouped_maps``) and their pixels per word.
 
     The network's inputs and outputs live on the activation channel; with ``channels`` = 2 (``MIRROR``) the
     other tensors alternate between both channels, each moved by its channel's lane, so activations too
@@ -326,10 +332,10 @@ def _plan_ddr(
         channel = ACTIVATION_CHANNEL
         if name not in io:
             channel, count = (ACTIVATION_CHANNEL + count) % channels, count + 1
-        buffer = Buffer(tensor, channel, tops[channel], -(-tensor.channels // cwl))
+        buffer = Buffer(tensor, channel, tops[channel], -(-tensor.channels // cwl), group=grouped.get(name, 1))
         if channels == 2 and name not in io and buffer.sample_words > split_from:
             rows = tensor.shape[1] if len(tensor.shape) > 2 else tensor.positions
-            half = rows // 2 * (tensor.positions // rows) * buffer.wpp
+            half = rows // 2 * (buffer.sample_words // rows)
             buffer = dataclasses.replace(buffer, split=half, shift=tops[1 - channel] - buffer.address)
             tops[1 - channel] += buffer.sample_words * net.batch
         buffers[name] = buffer

@@ -39,9 +39,20 @@ class Buffer:
     under ``MIRROR``, so both lanes move them) holds the rest of each sample on the other channel, at its
     address here plus ``shift``; addresses elsewhere are always those on ``channel``."""
     shift: int = 0
+    group: int = 1
+    """Pixels per word along each row: 1, or ``q`` for a map its producer leaves in pixel groups (a stem's
+    output read by a pixel-group convolution, ``compiler/grouped_maps.py``): each row ``ceil(W / q)`` words,
+    pixel ``q * j + i`` at bytes ``i * C ..`` of word ``j``."""
+
+    @property
+    def row_words(self) -> int:
+        """Words of one row of a map (``H x W x C``)."""
+        return -(-self.tensor.shape[2] // self.group) * self.wpp
 
     @property
     def sample_words(self) -> int:
+        if self.group > 1:
+            return self.tensor.shape[1] * self.row_words
         return self.tensor.positions * self.wpp
 
     def transfers(self, walk: Pattern, cache: Pattern) -> list[tuple[int, Pattern, Pattern]]:

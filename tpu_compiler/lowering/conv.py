@@ -166,6 +166,8 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         if grouping is not None:
             lower_grouped(ctx, layer, g, x, y, grouping)
             return
+    if x.group > 1:  # the memory plan left the input in pixel groups for this layer's pixel groups
+        raise CompilationError(f"layer {layer.name!r}: no pixel grouping reads {x.group} input pixels per word")
     arena = ctx.arena(layer.name)
     epilogue.fuse(ctx, layer, arena)
     lim = ctx.lim

@@ -15,11 +15,14 @@ the spread words are the lookup's output.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
-from pytpu.isa import Drain, Gemm, Move, Pack, Pattern, Unit
+from pytpu.isa import Drain, Fill, Gemm, Move, Pack, Pattern, Unit
+from pytpu.isa.fields import Limits
 from pytpu.isa.layouts import pack_output_stage, weight_tile_words
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.lowering import epilogue
@@ -55,29 +58,41 @@ def _grouping(g: Geometry, p: int, q: int) -> Grouping:
     return Grouping(p, q, reach // p + 1, -(-g.ow // q), q * g.sx // p)
 
 
+def candidates(g: Geometry, c_in: int, c_out: int, lim: Limits, p: int | None = None) -> Iterator[Grouping]:
+    """Every feasible grouping of a convolution from ``c_in`` to ``c_out`` channels (``p``: only that many input
+    pixels per word): ``q >= 2`` outputs of ``c_out`` channels in the array's columns, ``p`` inputs of ``c_in``
+    in its rows, ``p`` dividing ``q * sx`` so that every group starts on a word of the packed rows, and an
+    output row's accumulator rows within the accumulators' half."""
+    rows_k, cols_m = min(lim.array_rows, lim.cwl), min(lim.array_columns, lim.cwl)
+    inputs = range(1, rows_k // c_in + 1) if p is None else [p] if p * c_in <= rows_k else []
+    for q in range(2, min(cols_m // c_out, g.ow) + 1):
+        for pixels in inputs:
+            if (q * g.sx) % pixels:
+                continue
+            plan = _grouping(g, pixels, q)
+            if plan.groups <= min(lim.max_rows, lim.acc_rows // 2):
+                yield plan
+
+
 def plan_grouping(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer, direct_cost: float) -> Grouping | None:
     """The cheapest grouping, if it costs less than ``direct_cost`` (array cycles plus the weights' DDR cycles).
 
     Only for convolutions whose input and output pixels fit one word and whose output fills at most half of
-    the array's columns; ``p`` divides ``q * sx`` so that every group starts on a word of the packed rows."""
+    the array's columns.  An input left in pixel groups of ``p`` (``Buffer.group``) is always read ``p`` pixels
+    per word, whatever the direct form would cost."""
     c_in, c_out = x.tensor.channels, y.tensor.channels
-    rows_k, cols_m = min(ctx.lim.array_rows, ctx.cwl), min(ctx.lim.array_columns, ctx.cwl)
-    if x.wpp != 1 or y.wpp != 1 or 2 * c_out > cols_m or (ctx.scheme is not None and layer.name in ctx.scheme):
+    if x.wpp != 1 or y.wpp != 1 or 2 * c_out > min(ctx.lim.array_columns, ctx.cwl):
+        return None
+    if ctx.scheme is not None and layer.name in ctx.scheme:
         return None
     ddr_rate = ctx.hw.ddr.bytes_per_cycle * len(ctx.constant_lanes)
-    best, best_cost = None, direct_cost
-    for q in range(2, min(cols_m // c_out, g.ow) + 1):
-        for p in range(1, rows_k // c_in + 1):
-            if (q * g.sx) % p:
-                continue
-            plan = _grouping(g, p, q)
-            if plan.groups > min(ctx.lim.max_rows, ctx.lim.acc_rows // 2):
-                continue
-            rows = len(g.samples) * g.oh * plan.groups
-            tile_bytes = weight_tile_words(p * c_in, q * c_out, ctx.cwl) * ctx.cwl
-            cost = g.kh * plan.words * (rows + tile_bytes / ddr_rate)
-            if cost < best_cost:
-                best, best_cost = plan, cost
+    best, best_cost = None, math.inf if x.group > 1 else direct_cost
+    for plan in candidates(g, c_in, c_out, ctx.lim, x.group if x.group > 1 else None):
+        rows = len(g.samples) * g.oh * plan.groups
+        tile_bytes = weight_tile_words(plan.p * c_in, plan.q * c_out, ctx.cwl) * ctx.cwl
+        cost = g.kh * plan.words * (rows + tile_bytes / ddr_rate)
+        if cost < best_cost:
+            best, best_cost = plan, cost
     return best
 
 
@@ -116,7 +131,7 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
     output_kept = ctx.kept_block(dest)
 
     def band_words(rows: int) -> int:
-        inputs = 0 if input_kept else min(g.in_rows(rows), g.h) * g.w
+        inputs = 0 if input_kept else min(g.in_rows(rows), g.h) * x.row_words
         outputs = 0 if output_kept else rows * g.ow
         return inputs + g.in_rows(rows) * plan.width + rows * plan.groups + outputs
 
@@ -128,7 +143,7 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
     per_band = max(len(b) for b in bands)
     slots = [
         (
-            arena.alloc(0 if input_kept else min(g.in_rows(per_band), g.h) * g.w, "input band"),
+            arena.alloc(0 if input_kept else min(g.in_rows(per_band), g.h) * x.row_words, "input band"),
             arena.alloc(g.in_rows(per_band) * plan.width, "packed rows"),
             arena.alloc(per_band * plan.groups, "pixel groups"),
             arena.alloc(0 if output_kept else per_band * g.ow, "output band"),
@@ -154,8 +169,11 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
         if kept is not None and input_kept:
             src, h, top = kept, g.h, -iy0
         else:
-            ctx.load(x, x.at(sample, ry0 * g.w), Pattern.contiguous(in_buf, (ry1 - ry0) * g.w))
+            ctx.load(x, x.at(sample, ry0 * x.row_words), Pattern.contiguous(in_buf, (ry1 - ry0) * x.row_words))
             src, h, top = in_buf, ry1 - ry0, ry0 - iy0
+        if x.group > 1:
+            _regroup(ctx, g, plan, x, (src, h, top), Pattern.contiguous(packed, rows * plan.width), pad_code)
+            return packed
         pack = Pack(
             dst=Pattern.contiguous(packed, rows * plan.width),
             dst_off=0,
@@ -216,3 +234,48 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
         ctx.store(dest, ddr, Pattern.contiguous(out, rows * g.ow))
 
     pipeline(len(steps), copies, load, work)
+
+
+def _walk(base: int, *dims: tuple[int, int]) -> Pattern:
+    """A pattern without its single-element dimensions."""
+    return Pattern(base, tuple(d for d in dims if d[0] > 1))
+
+
+def _regroup(
+    ctx: Context, g: Geometry, plan: Grouping, x: Buffer, source: tuple[int, int, int], packed: Pattern, pad: int
+) -> None:
+    """The packed rows of a band from an input left in pixel groups of ``p = plan.p`` pixels (``Buffer.group``).
+
+    ``source``: the cache word of the input's first row there, its rows, and the packed row of that first row.
+    Packed word ``t`` holds input pixels ``p * t + a - left``: with ``left = d * p + s``, lanes of pixels
+    ``a >= s`` come from group word ``t - d`` and the first ``s`` from the end of word ``t - d - 1``, so two
+    MOVEs per band (one word read per word written) instead of a PACK reading ``p`` words per word; FILLs
+    give the padding rows, the pixels left of the map and those right of it (including the lanes of the last
+    group past the map's width, which the producer computed from padding)."""
+    src, h, top = source
+    p, width, c, words = plan.p, plan.width, x.tensor.channels, x.row_words
+    rows = packed.count // width
+    r0, r1 = max(0, top), min(rows, top + h)
+    for first, count in ((0, min(r0, rows)), (max(r1, r0), rows - max(r1, r0))):
+        if count > 0:  # rows of padding
+            ctx.fill(Pattern.contiguous(packed.base + first * width, count * width), pad)
+    if r1 <= r0:
+        return
+    n, dst, src = r1 - r0, packed.base + r0 * width, src + (r0 - top) * words
+    d, s = divmod(g.left, p)
+    moves = [(d, 0, s * c, (p - s) * c)] + ([(d + 1, (p - s) * c, 0, s * c)] if s else [])
+    for t0, src_off, dst_off, length in moves:  # packed words t0.. from group words 0..
+        count = min(width, words + t0) - t0
+        if count > 0:
+            to, source = _walk(dst + t0, (n, width), (count, 1)), _walk(src, (n, words), (count, 1))
+            ctx.emit(Unit.EWP, Move(dst=to, src=source, src_off=src_off, dst_off=dst_off, len=length))
+    if d:
+        ctx.fill(_walk(dst, (n, width), (min(d, width), 1)), pad)
+    if s and d < width:
+        ctx.emit(Unit.EWP, Fill(dst=_walk(dst + d, (n, width)), value=pad, off=0, len=s * c))
+    t, a = divmod(g.w + g.left, p)  # the first pixel right of the map
+    if a and t < width:
+        ctx.emit(Unit.EWP, Fill(dst=_walk(dst + t, (n, width)), value=pad, off=a * c, len=(p - a) * c))
+        t += 1
+    if t < width:
+        ctx.fill(_walk(dst + t, (n, width), (width - t, 1)), pad)

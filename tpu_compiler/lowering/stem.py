@@ -26,8 +26,9 @@ and its window words built while the array works on the current one.
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -185,10 +186,11 @@ class StemPlan:
     def straddles(self, phase: Phase) -> bool:
         return phase.off + self.segment > self.cwl
 
-    def band_words(self, out_rows: int) -> int:
-        """Cache words of one band: loaded rows, window words, output pixels."""
+    def band_words(self, out_rows: int, grouped: bool = False) -> int:
+        """Cache words of one band: loaded rows, window words, output pixels (``grouped``: output groups)."""
         g = self.geo
-        return g.c * self.in_rows(out_rows) * self.row_words + self.starts(out_rows) * self.words + out_rows * g.ow
+        out = out_rows * (self.groups if grouped else g.ow)
+        return g.c * self.in_rows(out_rows) * self.row_words + self.starts(out_rows) * self.words + out
 
     def feasible(self, lim: Limits) -> bool:
         g = self.geo
@@ -200,9 +202,9 @@ class StemPlan:
             and max(g.kw, g.sx, g.dx) <= 255
         )
 
-    def cost(self, lim: Limits, issue: int) -> int:
+    def cost(self, lim: Limits, issue: int, grouped: bool = False) -> int:
         """Array cycles plus EWP cycles (window words and unpacking; ``issue``: an EWP instruction's cycles
-        besides its words) of one sample."""
+        besides its words) of one sample; ``grouped``: the output stays in the drained groups (no unpacking)."""
         g = self.geo
         rows = min(g.oh, lim.acc_rows // 2 // self.groups)
         bands = -(-g.oh // rows)
@@ -210,23 +212,27 @@ class StemPlan:
         moves = sum(2 if self.straddles(p) else 1 for p in self.phases)
         words = sum(p.count * (2 if self.straddles(p) else 1) for p in self.phases)
         build = bands * g.c * self.stack * (issue * moves + starts * words)
-        unpack = (self.q - 1) * (g.oh * self.groups + bands * issue)
+        unpack = 0 if grouped else (self.q - 1) * (g.oh * self.groups + bands * issue)
         return self.stacks * g.oh * self.groups + build + unpack
 
 
-def plan_stem(geo: StemGeometry, hw: ModelParameters) -> StemPlan | None:
+def plan_stem(
+    geo: StemGeometry, hw: ModelParameters, pixels: Collection[int] | None = None, grouped: bool = False
+) -> StemPlan | None:
     """The cheapest feasible plan on ``hw``, or None when the convolution is no stem (too many channels or
-    outputs)."""
+    outputs); ``pixels``: only those ``q``; ``grouped``: for an output left in the drained groups."""
     lim = limits_of(hw)
     cwl = lim.cwl
     best: tuple[int, StemPlan] | None = None
     for q in range(1, max(1, min(lim.array_columns, cwl) // max(1, geo.m)) + 1):
+        if pixels is not None and q not in pixels:
+            continue
         for stack in range(1, geo.kh + 1):
             for offsets in range(1, cwl + 1):
                 plan = StemPlan(geo, cwl, q, stack, offsets)
                 if not plan.feasible(lim) or (offsets > 1 and offsets > plan.groups):
                     break  # more offsets only lengthen the segments
-                cost = plan.cost(lim, hw.ewp.overhead_cycles)
+                cost = plan.cost(lim, hw.ewp.overhead_cycles, grouped)
                 if best is None or cost < best[0]:
                     best = (cost, plan)
     return best[1] if best is not None else None
@@ -292,6 +298,10 @@ class _StemEmitter:
         self.half = 0
         self.pending: list[Drain] = []
         self.pending_step: _Step | None = None
+        self.grouped = y.group > 1
+        """Whether the output stays in the drained groups (``Buffer.group``): no spreading MOVEs."""
+        self.row_out = plan.groups if self.grouped else plan.geo.ow
+        """Output words per row."""
 
     # Addresses.
 
@@ -359,7 +369,10 @@ class _StemEmitter:
         at = acc
         for j in range(plan.offsets):
             count = plan.group_words(j)
-            dst = _walk(out + plan.q * j, (rows, g.ow), (count, plan.q * plan.offsets))
+            if self.grouped:
+                dst = _walk(out + j, (rows, plan.groups), (count, plan.offsets))
+            else:
+                dst = _walk(out + plan.q * j, (rows, g.ow), (count, plan.q * plan.offsets))
             self.pending.append(
                 Drain(
                     acc=at,
@@ -384,8 +397,14 @@ class _StemEmitter:
         if step is None:
             return
         g = self.plan.geo
-        q = 1 if self.y.tensor.name in self.ctx.packed else self.plan.q  # a packed output is not unpacked
         rows, out = len(step.band), self._out(step)
+        ddr = self.y.at(step.sample, step.band.start * self.row_out)
+        if self.grouped:  # the groups are the output
+            band = Pattern.contiguous(out, rows * self.row_out)
+            looked_up = epilogue.look_up(self.ctx, self.name, band, self.plan.q * g.m)
+            epilogue.store_band(self.ctx, self.name, self.y, ddr, band, looked_up)
+            return
+        q = 1 if self.y.tensor.name in self.ctx.packed else self.plan.q  # a packed output is not unpacked
         groups = _walk(out, (rows, g.ow), (-(-g.ow // q), q))  # each group's word: its q pixels' outputs
         looked_up = epilogue.look_up(self.ctx, self.name, groups, q * g.m)
         for j in range(1, q):
@@ -399,7 +418,6 @@ class _StemEmitter:
                     len=g.m,
                 )
                 self.ctx.emit(Unit.EWP, move)
-        ddr = self.y.at(step.sample, step.band.start * g.ow * self.y.wpp)
         band = Pattern.contiguous(out, rows * g.ow * self.y.wpp)
         epilogue.store_band(self.ctx, self.name, self.y, ddr, band, looked_up)
 
@@ -416,7 +434,7 @@ class _StemEmitter:
         return lo, max(lo, hi)
 
     def _out(self, step: _Step) -> int:
-        kept = self.ctx.cached(self.y, self.y.at(step.sample, step.band.start * self.plan.geo.ow * self.y.wpp))
+        kept = self.ctx.cached(self.y, self.y.at(step.sample, step.band.start * self.row_out))
         return step.slot.out if kept is None else kept  # drained straight into a tensor kept in the cache
 
     def _pad(self, step: _Step) -> None:
@@ -465,21 +483,22 @@ def lower_stem(ctx: Context, layer: Layer) -> None:
     """A convolution whose input is a planar network input (see the module docstring)."""
     x, y = ctx.buffers[layer.inputs[0]], ctx.buffers[layer.name]
     geo = stem_geometry(layer, x.tensor.shape, y.tensor.shape)
-    plan = plan_stem(geo, ctx.hw) if geo is not None else None
+    grouped = y.group > 1
+    plan = plan_stem(geo, ctx.hw, (y.group,) if grouped else None, grouped) if geo is not None else None
     if plan is None or y.wpp != 1:
         raise CompilationError(f"layer {layer.name!r} reads a planar input but is no stem this compiler can lower")
     if _pooled_packed(ctx, layer.name, y, plan):
         ctx.packed[layer.name] = plan.q
     arena = ctx.arena(layer.name)
     tile_addrs, params_addr = _load_constants(ctx, layer, plan, arena)
-    epilogue.fuse(ctx, layer, arena)
-    per_band, copies, bands = _bands(ctx, layer, plan, arena.free)
+    epilogue.fuse(ctx, layer, arena, kept=grouped)  # grouped: looked up q pixels per word, kept or not
+    per_band, copies, bands = _bands(ctx, layer, plan, arena.free, grouped)
     emitter = _StemEmitter(ctx, layer, plan, x, y, plan.in_rows(per_band), tile_addrs, params_addr)
     slots = [
         _Slot(
             arena.alloc(plan.geo.c * emitter.in_rows * plan.row_words, "planar rows"),
             arena.alloc(plan.starts(per_band) * plan.words, "window words"),
-            arena.alloc(per_band * plan.geo.ow, "output band"),
+            arena.alloc(per_band * emitter.row_out, "output band"),
         )
         for _ in range(copies)
     ]
@@ -510,24 +529,23 @@ def _pooled_packed(ctx: Context, name: str, y: Buffer, plan: StemPlan) -> bool:
     )
 
 
-def _bands(ctx: Context, layer: Layer, plan: StemPlan, free: int) -> tuple[int, int, list[Segment]]:
+def _bands(ctx: Context, layer: Layer, plan: StemPlan, free: int, grouped: bool) -> tuple[int, int, list[Segment]]:
     """Rows per band, buffer copies (2: double buffering) and the bands: the user's, or the most rows that fit."""
     oh = plan.geo.oh
+    band_words = functools.partial(plan.band_words, grouped=grouped)
     row_limit = min(ctx.lim.max_rows, ctx.lim.acc_rows // 2) // plan.groups
     bands = row_bands(ctx.scheme, layer.name, oh, (TensorAxis.HEIGHT,))
     if bands is None:
-        per_band, copies = fit_rows(
-            oh, plan.band_words, free, row_limit, layer.name, "rows and window words", ctx.me_copies
-        )
+        per_band, copies = fit_rows(oh, band_words, free, row_limit, layer.name, "rows and window words", ctx.me_copies)
         return per_band, copies, even_bands(oh, per_band)
     per_band = max(len(b) for b in bands)
-    if per_band > row_limit or plan.band_words(per_band) > free:
+    if per_band > row_limit or band_words(per_band) > free:
         raise CompilationError(
             f"slicing scheme of layer {layer.name!r}: a band of {per_band} rows needs "
-            f"{plan.band_words(per_band)} cache words and {per_band * plan.groups} accumulator rows; "
+            f"{band_words(per_band)} cache words and {per_band * plan.groups} accumulator rows; "
             f"{free} words and {row_limit * plan.groups} rows are available"
         )
-    return per_band, copies_for(plan.band_words(per_band), free, ctx.me_copies), bands
+    return per_band, copies_for(band_words(per_band), free, ctx.me_copies), bands
 
 
 def _load_constants(ctx: Context, layer: Layer, plan: StemPlan, arena: Arena) -> tuple[list[int], int]:

@@ -1,0 +1,88 @@
+"""Maps left in pixel groups: a stem's output stored as the words it drains, ``q`` pixels to a word.
+
+A stem (``lowering/stem.py``) drains ``q`` neighbouring output pixels into one word and spreads them to their
+own words with ``q - 1`` MOVEs.  When its only reader (after an optional lookup, the activation) is a
+convolution that reads its input ``p = q`` pixels per word anyway (``lowering/conv_groups.py``), the spread
+is undone there by a PACK reading ``p`` words per packed word.  Left in the drained groups instead
+(``Buffer.group``), the map takes ``1/q`` of the words in the cache and in DDR (YOLOv8n's 160x160x16 first
+map: 3,200 words instead of 25,600, so it stays in the cache), the stem skips its spreading MOVEs, the
+lookup looks up ``q`` pixels per word, and the convolution builds its packed rows with two lane-shifting
+MOVEs per row of words.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+
+import numpy as np
+
+from pytpu.isa import limits_of
+from pytpu.params import ModelParameters
+from tpu_compiler.compiler.slicing import SlicingScheme
+from tpu_compiler.compiler.views import Views
+from tpu_compiler.lowering.conv_groups import candidates
+from tpu_compiler.lowering.stem import plan_stem, reads_planar_input, stem_geometry
+from tpu_compiler.lowering.window import Geometry, window_fields
+from tpu_compiler.network import Layer, Network
+
+
+def plan_grouped_maps(
+    net: Network, views: Views, hw: ModelParameters, scheme: SlicingScheme | None, io: set[str]
+) -> dict[str, int]:
+    """Tensor -> ``q`` for every map stored in pixel groups: a stem's output and, if a lookup is its only
+    reader, the lookup's output, when the one reader of the last is a convolution that can group ``q`` input
+    pixels per word.  ``io``: tensors whose DDR words the host reads or writes (never grouped)."""
+    readers: dict[str, list[Layer]] = {}
+    for layer in net.layers:
+        if layer.name not in views.skipped:
+            for name in dict.fromkeys(views.root(n) for n in layer.inputs):
+                readers.setdefault(name, []).append(layer)
+    out: dict[str, int] = {}
+    for layer in net.layers:
+        if layer.name in views.skipped or not reads_planar_input(layer):
+            continue
+        chain = [layer.name]
+        reader = _only_reader(chain[-1], readers)
+        if reader is not None and reader.kind == "lut":
+            chain.append(reader.name)
+            reader = _only_reader(chain[-1], readers)
+        if reader is None or io.intersection(chain) or (scheme is not None and reader.name in scheme):
+            continue
+        q = _stem_pixels(layer, net, hw, _groupable(reader, net, hw))
+        if q > 1:
+            out.update(dict.fromkeys(chain, q))
+    return out
+
+
+def _stem_pixels(layer: Layer, net: Network, hw: ModelParameters, pixels: Collection[int]) -> int:
+    """Of ``pixels``, the pixels per accumulator row of the cheapest plan of the stem ``layer`` with its output
+    left in groups (1: none)."""
+    shape = net.tensors[layer.name].shape
+    geo = stem_geometry(layer, net.tensors[layer.inputs[0]].shape, shape)
+    if geo is None or not pixels or shape[-1] > hw.tpu_parameters.cache_word_length:
+        return 1
+    plan = plan_stem(geo, hw, pixels, grouped=True)
+    return plan.q if plan is not None else 1
+
+
+def _only_reader(name: str, readers: Mapping[str, list[Layer]]) -> Layer | None:
+    """The one layer reading tensor ``name``, and reading it as it is (no view of it in between)."""
+    found = readers.get(name, [])
+    return found[0] if len(found) == 1 and list(found[0].inputs) == [name] else None
+
+
+def _groupable(layer: Layer, net: Network, hw: ModelParameters) -> set[int]:
+    """The input pixels per word ``p`` at which ``layer``, if a convolution lowered in pixel groups, can read
+    its input (none for other layers)."""
+    if layer.kind != "conv" or layer.get("dense") or reads_planar_input(layer) or int(layer.get("groups", 1)) != 1:
+        return set()
+    weights = np.shape(layer.arrays["weights"])
+    if tuple(weights[:2]) == (1, 1):  # 1x1 convolutions read pixels as a list of rows (or subsampled)
+        return set()
+    lim = limits_of(hw)
+    x, y = net.tensors[layer.inputs[0]], net.tensors[layer.name]
+    if x.channels > lim.cwl or 2 * y.channels > min(lim.array_columns, lim.cwl):
+        return set()
+    right = int(layer.get("pads", [0, 0, 0, 0])[3])
+    g = Geometry(**window_fields(layer, x.shape, y.shape), samples=range(1), right=right)
+    return {plan.p for plan in candidates(g, x.channels, y.channels, lim) if plan.p > 1}
