@@ -14,6 +14,11 @@ import numpy as np
 from pytpu.isa.pattern import Pattern
 
 
+def walk(base: int, *dims: tuple[int, int]) -> Pattern:
+    """The pattern of ``dims`` (outermost first) from ``base``, without its single-element dimensions."""
+    return Pattern(base, tuple(d for d in dims if d[0] > 1))
+
+
 def _runs(columns: np.ndarray) -> list[tuple[int, int]]:
     """(start, length) of maximal 1-D runs, greedily from the front."""
     n = columns.shape[1]

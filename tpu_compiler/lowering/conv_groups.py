@@ -25,6 +25,7 @@ from pytpu.isa import Drain, Fill, Gemm, Move, Pack, Pattern, Unit
 from pytpu.isa.fields import Limits
 from pytpu.isa.layouts import pack_output_stage, weight_tile_words
 from tpu_compiler.compiler.context import Buffer, Context
+from tpu_compiler.compiler.patterns import walk
 from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import even_bands, fit_rows
 from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
@@ -236,11 +237,6 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
     pipeline(len(steps), copies, load, work)
 
 
-def _walk(base: int, *dims: tuple[int, int]) -> Pattern:
-    """A pattern without its single-element dimensions."""
-    return Pattern(base, tuple(d for d in dims if d[0] > 1))
-
-
 def _regroup(
     ctx: Context, g: Geometry, plan: Grouping, x: Buffer, source: tuple[int, int, int], packed: Pattern, pad: int
 ) -> None:
@@ -267,15 +263,15 @@ def _regroup(
     for t0, src_off, dst_off, length in moves:  # packed words t0.. from group words 0..
         count = min(width, words + t0) - t0
         if count > 0:
-            to, source = _walk(dst + t0, (n, width), (count, 1)), _walk(src, (n, words), (count, 1))
-            ctx.emit(Unit.EWP, Move(dst=to, src=source, src_off=src_off, dst_off=dst_off, len=length))
+            to, words_in = walk(dst + t0, (n, width), (count, 1)), walk(src, (n, words), (count, 1))
+            ctx.emit(Unit.EWP, Move(dst=to, src=words_in, src_off=src_off, dst_off=dst_off, len=length))
     if d:
-        ctx.fill(_walk(dst, (n, width), (min(d, width), 1)), pad)
+        ctx.fill(walk(dst, (n, width), (min(d, width), 1)), pad)
     if s and d < width:
-        ctx.emit(Unit.EWP, Fill(dst=_walk(dst + d, (n, width)), value=pad, off=0, len=s * c))
+        ctx.emit(Unit.EWP, Fill(dst=walk(dst + d, (n, width)), value=pad, off=0, len=s * c))
     t, a = divmod(g.w + g.left, p)  # the first pixel right of the map
     if a and t < width:
-        ctx.emit(Unit.EWP, Fill(dst=_walk(dst + t, (n, width)), value=pad, off=a * c, len=(p - a) * c))
+        ctx.emit(Unit.EWP, Fill(dst=walk(dst + t, (n, width)), value=pad, off=a * c, len=(p - a) * c))
         t += 1
     if t < width:
-        ctx.fill(_walk(dst + t, (n, width), (width - t, 1)), pad)
+        ctx.fill(walk(dst + t, (n, width), (width - t, 1)), pad)

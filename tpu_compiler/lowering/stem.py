@@ -41,6 +41,7 @@ from pytpu.isa.layouts import pack_output_stage, pack_weight_tile, weight_tile_w
 from pytpu.params import ModelParameters
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.memory import Arena
+from tpu_compiler.compiler.patterns import walk
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
 from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows
@@ -254,11 +255,6 @@ def stem_tiles(plan: StemPlan, weights: np.ndarray) -> list[np.ndarray]:
     return tiles
 
 
-def _walk(base: int, *dims: tuple[int, int]) -> Pattern:
-    """A pattern without its single-element dimensions."""
-    return Pattern(base, tuple(d for d in dims if d[0] > 1))
-
-
 @dataclass(frozen=True)
 class _Slot:
     rows: int  # cached planar rows: C x in_rows x row_words
@@ -330,7 +326,7 @@ class _StemEmitter:
             if plan.row_words == plan.data_words:
                 cache = Pattern.contiguous(dst, (y1 - y0) * plan.data_words)
             else:
-                cache = _walk(dst, (y1 - y0, plan.row_words), (plan.data_words, 1))
+                cache = walk(dst, (y1 - y0, plan.row_words), (plan.data_words, 1))
             self.ctx.load(self.x, ddr, cache)
 
     def prepare(self, step: _Step) -> None:
@@ -353,7 +349,7 @@ class _StemEmitter:
             at = acc
             for j in range(plan.offsets):
                 count = plan.group_words(j)
-                x = _walk(first, (rows, starts_per_row * plan.words), (count, 1))
+                x = walk(first, (rows, starts_per_row * plan.words), (count, 1))
                 off = j * plan.q * g.sx
                 gemm = Gemm(buf=self.buf, x=x, off=off, k=k, m=plan.q * g.m, acc=at, accumulate=int(i > 0))
                 self.ctx.emit(Unit.ME, gemm)
@@ -370,9 +366,9 @@ class _StemEmitter:
         for j in range(plan.offsets):
             count = plan.group_words(j)
             if self.grouped:
-                dst = _walk(out + j, (rows, plan.groups), (count, plan.offsets))
+                dst = walk(out + j, (rows, plan.groups), (count, plan.offsets))
             else:
-                dst = _walk(out + plan.q * j, (rows, g.ow), (count, plan.q * plan.offsets))
+                dst = walk(out + plan.q * j, (rows, g.ow), (count, plan.q * plan.offsets))
             self.pending.append(
                 Drain(
                     acc=at,
@@ -405,14 +401,14 @@ class _StemEmitter:
             epilogue.store_band(self.ctx, self.name, self.y, ddr, band, looked_up)
             return
         q = 1 if self.y.tensor.name in self.ctx.packed else self.plan.q  # a packed output is not unpacked
-        groups = _walk(out, (rows, g.ow), (-(-g.ow // q), q))  # each group's word: its q pixels' outputs
+        groups = walk(out, (rows, g.ow), (-(-g.ow // q), q))  # each group's word: its q pixels' outputs
         looked_up = epilogue.look_up(self.ctx, self.name, groups, q * g.m)
         for j in range(1, q):
             count = -(-(g.ow - j) // q)
             if count:
                 move = Move(
-                    dst=_walk(out + j, (rows, g.ow), (count, q)),
-                    src=_walk(out, (rows, g.ow), (count, q)),
+                    dst=walk(out + j, (rows, g.ow), (count, q)),
+                    src=walk(out, (rows, g.ow), (count, q)),
                     src_off=j * g.m,
                     dst_off=0,
                     len=g.m,
@@ -443,21 +439,21 @@ class _StemEmitter:
         if step.first_use:  # left and right borders: no load ever writes them
             everything = (g.c * self.in_rows, rw)
             if plan.lead:
-                ctx.fill(_walk(step.slot.rows, everything, (plan.lead, 1)), self.pad_code)
+                ctx.fill(walk(step.slot.rows, everything, (plan.lead, 1)), self.pad_code)
             trail = rw - plan.lead - plan.data_words
             if trail:
-                ctx.fill(_walk(step.slot.rows + plan.lead + plan.data_words, everything, (trail, 1)), self.pad_code)
+                ctx.fill(walk(step.slot.rows + plan.lead + plan.data_words, everything, (trail, 1)), self.pad_code)
         first, total = self._first_row(step.band), plan.in_rows(len(step.band))
         y0, y1 = self._input_rows(step.band)
         above = min(total, max(0, -first))
         below_from = max(y1, first + above) - first
         for index, count in ((0, above), (below_from, total - below_from)):
             if count > 0:
-                ctx.fill(_walk(self._row(step.slot, 0, index), self._channels, (count * rw, 1)), self.pad_code)
+                ctx.fill(walk(self._row(step.slot, 0, index), self._channels, (count * rw, 1)), self.pad_code)
         tail = g.w % self.ctx.cwl
         if tail and y1 > y0:  # bytes of the last word past the row (the DMA brought the host's padding)
             last = self._row(step.slot, 0, y0 - first) + plan.lead + plan.data_words - 1
-            words = _walk(last, self._channels, (y1 - y0, rw))
+            words = walk(last, self._channels, (y1 - y0, rw))
             ctx.emit(Unit.EWP, Fill(dst=words, value=self.pad_code, off=tail, len=self.ctx.cwl - tail))
 
     def _windows(self, step: _Step) -> None:
@@ -469,11 +465,11 @@ class _StemEmitter:
             for c in range(g.c):
                 row = self._row(step.slot, c, r * g.dy)
                 for phase in plan.phases:
-                    dst = _walk(step.slot.windows + phase.first, (starts, plan.words), (phase.count, plan.period))
+                    dst = walk(step.slot.windows + phase.first, (starts, plan.words), (phase.count, plan.period))
                     first = min(seg, cwl - phase.off)
                     parts = [(0, phase.off, first)] + ([(1, 0, seg - first)] if first < seg else [])
                     for extra, src_off, length in parts:
-                        src = _walk(row + phase.word + extra, (starts, plan.step * rw), (phase.count, word_step))
+                        src = walk(row + phase.word + extra, (starts, plan.step * rw), (phase.count, word_step))
                         dst_off = (r * g.c + c) * seg + (first if extra else 0)
                         move = Move(dst=dst, src=src, src_off=src_off, dst_off=dst_off, len=length)
                         self.ctx.emit(Unit.EWP, move)
