@@ -64,7 +64,7 @@ def compile_(
     io = {current for current, _ in views.inputs.values()} | _held_outputs(views)
     grouped = plan_grouped_maps(net, views, hw, slicing_scheme, io)
     buffers, activation_words = _plan_ddr(
-        net, views, cwl, 2 if mirror else 1, hw.tpu_parameters.cache_words // 2, grouped
+        net, views, cwl, 2 if mirror else 1, hw.tpu_parameters.cache_words // 2, io, grouped
     )
     excluded: set[str] = set()
     deadline = _search_deadline(parameters)
@@ -221,7 +221,8 @@ MIN_OWN_SHARE = 10
 """A tensor stays in the cache only where every layer of its lifetime keeps ``1 / MIN_OWN_SHARE`` of the cache
 below it.  A tenth rather than an eighth keeps an 80x80x16 map of YOLOv8n's first C2f block (its first fit,
 once the stem's map stays in pixel groups, is 128 words below an eighth): 389.1 -> 355.7 us at O5, batch 1;
-no other benchmark model changes at O1 or O5, batch 1 or 8, down to a sixteenth."""
+no other benchmark model changes at O1 or O5, batch 1 or 8 (nor at O5, batch 1, with a twelfth or a
+sixteenth)."""
 
 
 def _plan_residency(
@@ -316,10 +317,17 @@ def _in_place(
 
 
 def _plan_ddr(
-    net: Network, views: Views, cwl: int, channels: int, split_from: int, grouped: Mapping[str, int]
+    net: Network,
+    views: Views,
+    cwl: int,
+    channels: int,
+    split_from: int,
+    io: set[str],
+    grouped: Mapping[str, int],
 ) -> tuple[dict[str, Buffer], list[int]]:
-    """Every tensor's DDR buffer, and the activation words on each channel; ``grouped``: the maps stored in
-    pixel groups (``grouped_maps``) and their pixels per word.
+    """Every tensor's DDR buffer, and the activation words on each channel; ``io``: the tensors holding the
+    network's inputs and outputs; ``grouped``: the maps stored in pixel groups (``grouped_maps``) and their
+    pixels per word.
 
     The network's inputs and outputs live on the activation channel; with ``channels`` = 2 (``MIRROR``) the
     other tensors alternate between both channels, each moved by its channel's lane, so activations too
@@ -328,7 +336,6 @@ def _plan_ddr(
     both lanes move each of its bands (YOLOv8n's 160x160x16 first map, a word per pixel)."""
     buffers: dict[str, Buffer] = {}
     tops = [0] * channels
-    io = {current for current, _ in views.inputs.values()} | _held_outputs(views)
     owners = [current for current, _ in views.inputs.values()]
     owners += [layer.name for layer in net.layers if layer.name not in views.skipped]
     count = 0

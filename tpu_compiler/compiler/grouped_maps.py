@@ -59,7 +59,7 @@ def _stem_pixels(layer: Layer, net: Network, hw: ModelParameters, pixels: Collec
     left in groups (1: none)."""
     shape = net.tensors[layer.name].shape
     geo = stem_geometry(layer, net.tensors[layer.inputs[0]].shape, shape)
-    if geo is None or not pixels or shape[-1] > hw.tpu_parameters.cache_word_length:
+    if geo is None or not pixels:
         return 1
     plan = plan_stem(geo, hw, pixels, grouped=True)
     return plan.q if plan is not None else 1
@@ -79,10 +79,7 @@ def _groupable(layer: Layer, net: Network, hw: ModelParameters) -> set[int]:
     weights = np.shape(layer.arrays["weights"])
     if tuple(weights[:2]) == (1, 1):  # 1x1 convolutions read pixels as a list of rows (or subsampled)
         return set()
-    lim = limits_of(hw)
     x, y = net.tensors[layer.inputs[0]], net.tensors[layer.name]
-    if x.channels > lim.cwl or 2 * y.channels > min(lim.array_columns, lim.cwl):
-        return set()
     right = int(layer.get("pads", [0, 0, 0, 0])[3])
     g = Geometry(**window_fields(layer, x.shape, y.shape), samples=range(1), right=right)
-    return {plan.p for plan in candidates(g, x.channels, y.channels, lim) if plan.p > 1}
+    return {plan.p for plan in candidates(g, x.channels, y.channels, limits_of(hw)) if plan.p > 1}

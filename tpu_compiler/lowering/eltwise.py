@@ -38,14 +38,14 @@ def position_map(source: Buffer, out: Buffer, layer: str) -> np.ndarray:
 def lower_lanewise(ctx: Context, layer: Layer, make: Make, arena: Arena) -> None:
     y = ctx.buffers[layer.name]
     sources = [ctx.buffers[name] for name in layer.inputs]
-    maps = [position_map(s, y, layer.name) for s in sources]
-    pixels = y.tensor.positions
-    lanes = y.tensor.channels if y.wpp == 1 else ctx.cwl
     if y.group > 1:  # a lookup of a map in pixel groups (``Buffer.group``): its words are the "pixels"
         if any(s.group != y.group for s in sources):
             raise CompilationError(f"layer {layer.name!r}: operands in pixel groups of different sizes")
         pixels, lanes = y.sample_words, min(ctx.cwl, y.group * y.tensor.channels)
         maps = [np.arange(pixels, dtype=np.int64) for _ in sources]
+    else:
+        pixels, lanes = y.tensor.positions, y.tensor.channels if y.wpp == 1 else ctx.cwl
+        maps = [position_map(s, y, layer.name) for s in sources]
 
     # Tensors kept in the cache (every sample) are read and written in place: they take no chunk buffer.
     held = [all(ctx.cached(b, b.at(s)) is not None for s in ctx.samples) for b in (y, *sources)]
