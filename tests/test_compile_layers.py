@@ -280,6 +280,49 @@ def test_round_robin_band_buffers_overlap_loads_with_work() -> None:
     assert times[True] < 0.95 * times[False], times
 
 
+def work_then_weights(x: tf.Tensor) -> tf.Tensor:
+    """A 3x3 convolution on a 64x64 map (~25 us of array work, few weights), then six 1x1 512-channel
+    convolutions on 4x4 (up to 2,048 weight words each: loading one takes twice the array's time for it):
+    their weights can all load during the first layer's work."""
+    y = tf.nn.relu(tf.nn.conv2d(x, _w(3, 3, 64, 128, scale=0.03), [1, 1, 1, 1], "SAME"))
+    y = tf.nn.max_pool2d(y, 16, 16, "VALID")
+    for c_in in (128, 512, 512, 512, 512, 512):
+        y = tf.nn.relu(tf.nn.conv2d(y, _w(1, 1, c_in, 512, scale=0.5 / np.sqrt(c_in)), [1, 1, 1, 1], "VALID"))
+    return y
+
+
+def _stream_depth(depth: int) -> Any:
+    shared = O5.shared_cache_schedule_optimizations
+    configurations = tuple(
+        dataclasses.replace(c, depth=depth) if isinstance(c, IntermediateInsertion) else c
+        for c in shared.configurations
+    )
+    return dataclasses.replace(
+        O5, shared_cache_schedule_optimizations=dataclasses.replace(shared, configurations=configurations)
+    )
+
+
+def test_intermediate_insertion_depth_bounds_how_far_the_weight_stream_loads_ahead() -> None:
+    """``IntermediateInsertion.depth``: the weight stream loads at most that many weight-loading layers ahead of
+    the one computing (-1: as far as the cache allows). With depth 1 the four small layers' weights cannot all
+    load during the first layer's work, so the program is slower; a depth beyond the network's weight-loading
+    layers changes nothing; every program is exact; 0 and below -1 are clear errors."""
+    _, model, _ = quantize(work_then_weights, seeded((2, 64, 64, 64), 0))
+    codes = model.rescale({"x:0": seeded((1, 64, 64, 64), 3)})["x:0"]
+    times = {}
+    for depth in (-1, 1):
+        out, result = _run(model, codes, _stream_depth(depth))
+        assert np.array_equal(out, _golden(model, codes))
+        times[depth] = result.execution_time_us
+    assert times[-1] < 0.95 * times[1], times
+    network, _ = Network.from_quantized_model(model)
+    programs = [compiler.compile_(HW, network, _stream_depth(depth))[0].program for depth in (-1, 16)]
+    assert programs[0] == programs[1]
+    for depth in (0, -2):
+        with pytest.raises(CompilationError, match="IntermediateInsertion.depth"):
+            compiler.compile_(HW, network, _stream_depth(depth))
+
+
 W_SE = (_w(3, 3, 8, 32, scale=0.2), _w(32, 8), _w(8, 32))
 
 

@@ -58,6 +58,7 @@ def compile_(
     share = float(parameters.slicer.max_cache_utilization)
     if not 0 < share <= 1:
         raise CompilationError(f"slicer.max_cache_utilization must be in (0, 1], got {share}")
+    depth = _stream_depth(parameters)
     net = rewrite(net, hw)
     views = plan_views(net, cwl)
     mirror = parameters.ram_io_balancing is BalancingMode.MIRROR and hw.ddr.channels > 1
@@ -82,6 +83,7 @@ def compile_(
             share,
             _band_copies(parameters),
             int(parameters.slicer.spatial_limit),
+            depth,
         )
         ctx.gathers = gathers
         order = [layer for layer in net.layers if layer.name not in views.skipped]
@@ -208,6 +210,30 @@ def _streams_weights(parameters: CompileParameters) -> bool:
         return False
     configurations = parameters.shared_cache_schedule_optimizations.configurations
     return any(isinstance(c, IntermediateInsertion) for c in configurations)
+
+
+def _stream_depth(parameters: CompileParameters) -> int:
+    """How many weight-loading layers ahead of the one computing the weight stream may load: the smallest
+    ``depth`` of the shared cache schedule's ``IntermediateInsertion`` configurations (-1: no bound).
+
+    The stream places each piece where the cache was last used longest ago and the dependency pass lets its
+    load run as soon as those words are free, so unbounded it runs as far ahead as the cache allows; a depth
+    ``d`` makes each load of a layer also wait until the ``d``-th weight-loading layer before it has started
+    (1: only the next layer's weights load during a layer, the manual's example).
+    """
+    depths = [
+        c.depth
+        for c in parameters.shared_cache_schedule_optimizations.configurations
+        if isinstance(c, IntermediateInsertion)
+    ]
+    for depth in depths:
+        if depth == 0 or depth < -1:
+            raise CompilationError(
+                f"IntermediateInsertion.depth must be -1 (no bound) or at least 1 (weight-loading layers the "
+                f"stream may load ahead), got {depth}"
+            )
+    bounded = [d for d in depths if d > 0]
+    return min(bounded) if bounded else -1
 
 
 def _band_copies(parameters: CompileParameters) -> tuple[int, int]:

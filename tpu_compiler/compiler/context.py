@@ -99,6 +99,7 @@ class Context:
         band_share: float = 0.5,
         band_copies: tuple[int, int] = (2, 2),
         spatial_limit: int = 1,
+        stream_depth: int = -1,
     ):
         self.hw, self.lim = hw, limits_of(hw)
         self.cwl = self.lim.cwl
@@ -115,6 +116,13 @@ class Context:
         cut into at least, so the next layer starts on the first and loads and stores pipeline."""
         """Copies of the band buffers of array (ME) layers and of EWP layers: 2 (round robin) lets the DMA fill
         one while a unit works on the other; 1 gives the band all the room (which is all SEQUENTIAL can use)."""
+        self.stream_depth = stream_depth
+        """How many weight-loading layers ahead of the one computing the stream may load (``IntermediateInsertion``'s
+        depth; -1: as far as the cache allows)."""
+        self._computing: dict[tuple[int, str], int] = {}
+        """(pass, layer) -> the step of its first ME or EWP instruction."""
+        self._streamed: list[tuple[int, str]] = []
+        """(pass, layer) of the layers that have loaded weights through the stream, in program order."""
         self._stream_order: list[str] = []
         self._last_use = np.full(self.lim.cache_words, -1, dtype=np.int64)
         """Per cache word, the index of the last layer (in program order) known to use it."""
@@ -254,10 +262,12 @@ class Context:
         limits = self.ring_limit.get(layer, 0), self.arena_limit.get(layer, self.lim.cache_words)
         return Arena(*limits, self.cwl, layer, from_end=layer in self.pass_ends)
 
-    def emit(self, unit: Unit, ins: Instruction) -> None:
+    def emit(self, unit: Unit, ins: Instruction, wait: int = -1) -> None:
         if self._deferred is not None and self._meets_deferred(unit, ins):
             self.flush_drain()
-        self.emitter.emit(unit, ins)
+        if unit in (Unit.ME, Unit.EWP):
+            self._computing.setdefault((self.stream_pass, self.emitter.layer), len(self.emitter.steps))
+        self.emitter.emit(unit, ins, wait=wait)
         if self._deferred is not None and isinstance(ins, LoadWeights):
             self.flush_drain()
 
@@ -301,14 +311,23 @@ class Context:
         self._lane_words[k] += len(words)
         lane = self.constant_lanes[k]
         ddr = lane.base + lane.store.add(words)
-        self.emit(
-            lane.lane,
-            Load(
-                ch=lane.store.channel,
-                ddr=Pattern.contiguous(ddr, len(words)),
-                cache=Pattern.contiguous(at, len(words)),
-            ),
+        load = Load(
+            ch=lane.store.channel, ddr=Pattern.contiguous(ddr, len(words)), cache=Pattern.contiguous(at, len(words))
         )
+        streamed = at < self.ring_limit.get(self.emitter.layer, 0)
+        self.emit(lane.lane, load, wait=self._stream_wait() if streamed else -1)
+
+    def _stream_wait(self) -> int:
+        """The step a weight-stream load of the layer being lowered waits for: the first ME or EWP instruction of
+        the weight-loading layer ``stream_depth`` before it, so that the stream runs at most that many layers
+        ahead of the work (-1: none; outside the stream, none)."""
+        if self.ring is None or self.stream_depth < 0:
+            return -1
+        key = (self.stream_pass, self.emitter.layer)
+        if not self._streamed or self._streamed[-1] != key:
+            self._streamed.append(key)
+        ahead = len(self._streamed) - 1 - self.stream_depth
+        return self._computing.get(self._streamed[ahead], -1) if ahead >= 0 else -1
 
     def load(self, buffer: Buffer, ddr: int | Pattern, cache: Pattern) -> None:
         """Load DDR words of ``buffer`` into ``cache``: consecutive from a word, or walked by a pattern.

@@ -26,7 +26,10 @@ class BalancingMode(Enum):
 
 @dataclass(frozen=True)
 class IntermediateInsertion:
-    """Cache schedule search: insert intermediate cache states (depth: states looked ahead; -1 unlimited)."""
+    """Cache schedule: reserve cache ahead for preloading weights (the weight stream, under PARALLEL).
+
+    ``depth``: how many weight-loading layers ahead of the one computing the stream may load (-1: no bound);
+    ``time_limit_seconds``: the cache schedule search's time limit (-1: none)."""
 
     depth: int = 16
     time_limit_seconds: float = 240

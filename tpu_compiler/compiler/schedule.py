@@ -49,6 +49,9 @@ class Step:
     unit: Unit
     ins: Instruction
     layer: str
+    wait: int = -1
+    """Index (in the steps) of an earlier instruction of another unit this one also waits for: a bound the
+    lowering sets (how far ahead the weight stream may load), not a data hazard; -1: none."""
 
 
 class Emitter:
@@ -58,9 +61,10 @@ class Emitter:
         self.steps: list[Step] = []
         self.layer = ""
 
-    def emit(self, unit: Unit, ins: Instruction, layer: str | None = None) -> None:
-        """Append ``ins`` for ``unit``, tagged with ``layer`` (default: the layer being lowered)."""
-        self.steps.append(Step(unit, ins, self.layer if layer is None else layer))
+    def emit(self, unit: Unit, ins: Instruction, layer: str | None = None, wait: int = -1) -> None:
+        """Append ``ins`` for ``unit``, tagged with ``layer`` (default: the layer being lowered), also waiting
+        for step ``wait`` (-1: none)."""
+        self.steps.append(Step(unit, ins, self.layer if layer is None else layer, wait))
 
 
 class _DdrTable:
@@ -126,6 +130,7 @@ def resolve(
     seen = dict.fromkeys(orders, 0)  # instructions of each reordered unit so far
     placed: dict[Unit, list[Instruction | None]] = {unit: [None] * len(p) for unit, p in orders.items()}
     none = np.full(len(QUEUES), -1, dtype=np.int64)
+    where: list[tuple[int, int]] = []  # per step: its queue and its position in its unit's stream
     for step in steps:
         ins = step.ins
         q = _Q[queue_of(step.unit, ins)]
@@ -135,6 +140,10 @@ def resolve(
         need = none.copy()
         reads, writes = ACCESS[type(ins)](ins, lim)
         _conflicts(need, reads, writes, writer, reader, step.unit)
+        if step.wait >= 0:
+            waited, at = where[step.wait]
+            need[waited] = max(need[waited], at)
+        where.append((q, index))
         transfer = isinstance(ins, Load | Store)
         words = ddr.words(ins) if isinstance(ins, Load | Store) else reads[:0]
         if transfer:
