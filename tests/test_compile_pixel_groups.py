@@ -40,6 +40,20 @@ def _depthwise(channels: int) -> Any:
     return lambda y: tf.nn.relu6(tf.nn.depthwise_conv2d(y, weights, [1, 1, 1, 1], "SAME"))
 
 
+def _wide_depthwise(channels: int, k: int = 3, stride: int = 1) -> Any:
+    """1x1 to ``channels``, a depthwise ``k`` x ``k`` convolution, 1x1 to 8: the depthwise map stays in the cache
+    (its last ``channels % 128`` channels in pixel groups, lowering/conv_tail.py)."""
+    first, dw, last = _w(1, 1, 8, channels, scale=0.3), _w(k, k, channels, 1, scale=0.3), _w(1, 1, channels, 8)
+    return lambda x: tf.nn.conv2d(
+        tf.nn.relu6(
+            tf.nn.depthwise_conv2d(tf.nn.relu(tf.nn.conv2d(x, first, 1, "VALID")), dw, [1, stride, stride, 1], "SAME")
+        ),
+        last,
+        1,
+        "VALID",
+    )
+
+
 CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, int, int]]] = {
     # (graph, one sample's input shape): the first layer a 1x1 to the grouped layer's input channels
     "3x3_64_to_64": (_pointwise_then(_conv(64, 64, 3), 64), (24, 28, 8)),
@@ -52,6 +66,9 @@ CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, int, int]]] 
     "5x5_valid": (_pointwise_then(_conv(24, 16, 5, padding="VALID"), 24), (44, 44, 8)),
     "1x3_rows": (_pointwise_then(lambda y: tf.nn.conv2d(y, _w(1, 3, 32, 32), 1, "SAME"), 32), (30, 41, 8)),
     "depthwise_32": (_pointwise_then(_depthwise(32), 32), (36, 37, 8)),
+    "depthwise_144_tail": (_wide_depthwise(144), (20, 23, 8)),
+    "depthwise_192_stride_2_tail": (_wide_depthwise(192, stride=2), (21, 26, 8)),
+    "depthwise_296_5x5_tail": (_wide_depthwise(296, k=5), (9, 11, 8)),
     "3x3_16_to_32_lookup": (
         _pointwise_then(
             lambda y: tf.nn.conv2d(
@@ -137,3 +154,26 @@ def test_a_lookup_after_grouped_convolution_runs_on_its_group_words() -> None:
         assert spread == 30 * 33  # the grouped convolution's spreading, either way
     assert any("Sigmoid" in name for name in spans[0]) and not any("Sigmoid" in name for name in spans[-1])
     assert looked_up[0] == 30 * 33 and looked_up[-1] == 30 * -(-33 // 4)  # q = 4 pixels per group word
+
+
+def test_a_wide_depthwise_convolution_computes_its_last_channels_in_pixel_groups() -> None:
+    """144 channels: the first 128 tap by tap (nine GEMMs of 20 x 23 rows, M = 128), the last 16 in pixel groups
+    (several output pixels of 16 channels per accumulator row, M > 16), far fewer array rows than a second
+    word tap by tap; exact (test_grouped_convolutions_are_bit_exact)."""
+    _, _, executable, _ = _compile("depthwise_144_tail", 1, O5)
+    spans = [s for s in executable.layers if s.unit == "ME"]
+    names = list(dict.fromkeys(s.name for s in spans))
+    gemms = [
+        ins
+        for s in spans
+        if s.name == names[1]
+        for ins in executable.program.me[s.start : s.stop]
+        if isinstance(ins, Gemm)
+    ]
+    direct = [g for g in gemms if g.m == 128]
+    tail = [g for g in gemms if g.m != 128]
+    assert sum(g.x.count for g in direct) == 9 * 20 * 23
+    assert tail and all(g.m % 16 == 0 and g.m > 16 for g in tail)
+    assert sum(g.x.count for g in tail) < 9 * 20 * 23 / 3
+    packs = [ins for ins in executable.program.ewp if isinstance(ins, Pack)]
+    assert any(p.len == 16 and p.pix == 2 for p in packs)  # the tail lanes of the second word of each pixel

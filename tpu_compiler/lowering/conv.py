@@ -29,6 +29,7 @@ from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
 from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows, pipelined_rows
 from tpu_compiler.lowering.conv_groups import lower_grouped, plan_grouping
+from tpu_compiler.lowering.conv_tail import lower_tail, plan_tail
 from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
 from tpu_compiler.lowering.me_stream import MeStream
 from tpu_compiler.lowering.streaming import pipeline
@@ -168,6 +169,11 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
             return
     if x.group > 1:  # the memory plan left the input in pixel groups for this layer's pixel groups
         raise CompilationError(f"layer {layer.name!r}: no pixel grouping reads {x.group} input pixels per word")
+    tail = None if pointwise or skip is not None else plan_tail(ctx, layer, g, x, y)
+    if tail is not None and all(t.o1 <= tail[0] or t.o0 >= tail[0] for t in tiles):
+        tiles = [t for t in tiles if t.o1 <= tail[0]]  # the last channels in pixel groups, after the others
+    else:
+        tail = None
     arena = ctx.arena(layer.name)
     epilogue.fuse(ctx, layer, arena)
     lim = ctx.lim
@@ -239,6 +245,8 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         _emit_group(ctx, layer, g, x, y, group, bands, *buffers, stack, skip, (first, ahead), done_steps)
         done_steps += -(-len(g.samples) // stack) * len(bands)
         arena.top = mark
+    if tail is not None:
+        lower_tail(ctx, layer, g, x, y, *tail)
 
 
 def _emit_group(

@@ -97,7 +97,7 @@ def plan_grouping(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
     return best
 
 
-def _tile(ctx: Context, layer: Layer, g: Geometry, plan: Grouping, c_in: int, c_out: int) -> OutTile:
+def group_tile(ctx: Context, layer: Layer, g: Geometry, plan: Grouping, c_in: int, c_out: int) -> OutTile:
     """The one output tile: a chunk per (kernel row, word), and the output stage repeated for the q outputs."""
     full, _ = full_weights(layer, c_in)
     chunks, zero = [], None
@@ -121,7 +121,7 @@ def _tile(ctx: Context, layer: Layer, g: Geometry, plan: Grouping, c_in: int, c_
 
 def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer, plan: Grouping) -> None:
     c_in, c_out = x.tensor.channels, y.tensor.channels
-    tile = _tile(ctx, layer, g, plan, c_in, c_out)
+    tile = group_tile(ctx, layer, g, plan, c_in, c_out)
     arena = ctx.arena(layer.name)
     epilogue.fuse(ctx, layer, arena, kept=True)  # looked up on the group words: q pixels per lookup
     dest = epilogue.output(ctx, layer.name)  # the map the spread words go to
