@@ -319,7 +319,7 @@ def test_intermediate_insertion_depth_bounds_how_far_the_weight_stream_loads_ahe
     programs = [compiler.compile_(HW, network, _stream_depth(depth))[0].program for depth in (-1, 16)]
     assert programs[0] == programs[1]
     for depth in (0, -2):
-        with pytest.raises(CompilationError, match="IntermediateInsertion.depth"):
+        with pytest.raises(CompilationError, match=r"IntermediateInsertion\.depth"):
             compiler.compile_(HW, network, _stream_depth(depth))
 
 

@@ -68,7 +68,9 @@ CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, int, int]]] 
     "depthwise_32": (_pointwise_then(_depthwise(32), 32), (36, 37, 8)),
     "depthwise_144_tail": (_wide_depthwise(144), (20, 23, 8)),
     "depthwise_192_stride_2_tail": (_wide_depthwise(192, stride=2), (21, 26, 8)),
-    "depthwise_296_5x5_tail": (_wide_depthwise(296, k=5), (9, 11, 8)),
+    "depthwise_296_5x5_tail": (_wide_depthwise(296, k=5), (24, 26, 8)),
+    "depthwise_96_tail": (_wide_depthwise(96), (40, 44, 8)),
+    "depthwise_224_tail": (_wide_depthwise(224), (60, 64, 8)),
     "3x3_16_to_32_lookup": (
         _pointwise_then(
             lambda y: tf.nn.conv2d(
@@ -177,3 +179,24 @@ def test_a_wide_depthwise_convolution_computes_its_last_channels_in_pixel_groups
     assert sum(g.x.count for g in tail) < 9 * 20 * 23 / 3
     packs = [ins for ins in executable.program.ewp if isinstance(ins, Pack)]
     assert any(p.len == 16 and p.pix == 2 for p in packs)  # the tail lanes of the second word of each pixel
+
+
+def test_a_96_channel_depthwise_convolution_runs_as_two_chunks_of_pixel_groups() -> None:
+    """96 channels on 40 x 44 pixels: 64 channels two pixels per GEMM row and accumulator row (K = M = 128) and
+    32 four per row, each chunk's lanes packed from and spread to lanes 0 and 64 of the pixel words; no GEMM
+    tap by tap (M = 96). (A strided one would read every input pixel on the EWP per chunk: it stays direct.)"""
+    _, _, executable, _ = _compile("depthwise_96_tail", 1, O5)
+    spans = [s for s in executable.layers if s.unit == "ME"]
+    names = list(dict.fromkeys(s.name for s in spans))
+    gemms = [
+        ins
+        for s in spans
+        if s.name == names[1]
+        for ins in executable.program.me[s.start : s.stop]
+        if isinstance(ins, Gemm)
+    ]
+    assert {(g.k, g.m) for g in gemms} == {(128, 128)}
+    packs = [ins for ins in executable.program.ewp if isinstance(ins, Pack) and ins.len in (32, 64)]
+    assert {(p.src_off, p.len) for p in packs} == {(0, 64), (64, 32)}
+    spread = [ins for ins in executable.program.ewp if isinstance(ins, Move) and ins.len in (32, 64)]
+    assert {(m.dst_off, m.len) for m in spread} == {(0, 64), (64, 32)}

@@ -84,6 +84,7 @@ def compile_(
             _band_copies(parameters),
             int(parameters.slicer.spatial_limit),
             depth,
+            parameters.dependency_resolution_algorithm is DependencyResolutionAlgorithm.PARALLEL,
         )
         ctx.gathers = gathers
         order = [layer for layer in net.layers if layer.name not in views.skipped]

@@ -100,6 +100,7 @@ class Context:
         band_copies: tuple[int, int] = (2, 2),
         spatial_limit: int = 1,
         stream_depth: int = -1,
+        parallel: bool = True,
     ):
         self.hw, self.lim = hw, limits_of(hw)
         self.cwl = self.lim.cwl
@@ -116,6 +117,8 @@ class Context:
         cut into at least, so the next layer starts on the first and loads and stores pipeline."""
         """Copies of the band buffers of array (ME) layers and of EWP layers: 2 (round robin) lets the DMA fill
         one while a unit works on the other; 1 gives the band all the room (which is all SEQUENTIAL can use)."""
+        self.parallel = parallel
+        """Whether units overlap (``PARALLEL``): a lowering may then trade array work for EWP work."""
         self.stream_depth = stream_depth
         """How many weight-loading layers ahead of the one computing the stream may load (``IntermediateInsertion``'s
         depth; -1: as far as the cache allows)."""

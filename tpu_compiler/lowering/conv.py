@@ -170,8 +170,8 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
     if x.group > 1:  # the memory plan left the input in pixel groups for this layer's pixel groups
         raise CompilationError(f"layer {layer.name!r}: no pixel grouping reads {x.group} input pixels per word")
     tail = None if pointwise or skip is not None else plan_tail(ctx, layer, g, x, y)
-    if tail is not None and all(t.o1 <= tail[0] or t.o0 >= tail[0] for t in tiles):
-        tiles = [t for t in tiles if t.o1 <= tail[0]]  # the last channels in pixel groups, after the others
+    if tail is not None and all(t.o1 <= tail[0].first or t.o0 >= tail[0].first for t in tiles):
+        tiles = [t for t in tiles if t.o1 <= tail[0].first]  # the last word in pixel groups, after the others
     else:
         tail = None
     arena = ctx.arena(layer.name)
@@ -246,7 +246,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         done_steps += -(-len(g.samples) // stack) * len(bands)
         arena.top = mark
     if tail is not None:
-        lower_tail(ctx, layer, g, x, y, *tail)
+        lower_tail(ctx, layer, g, x, y, tail)
 
 
 def _emit_group(

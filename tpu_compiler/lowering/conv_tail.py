@@ -1,16 +1,18 @@
-"""The last channels of a wide depthwise convolution, computed in pixel groups (the "tail").
+"""The last word of channels of a depthwise convolution, computed in pixel groups (the "tail").
 
 A depthwise convolution costs its taps times its output pixels in array cycles for every word of channels,
 however few channels the word holds: MobileNetV2's 144-channel maps take a second word per pixel for 16
-channels, and it costs as much as the first.  Where the input and output stay in the cache, the channels past
-the last full word (at most half a word, so that two output pixels fit the array's columns) are computed
-apart, as a convolution of that many channels in pixel groups (``conv_groups``): a PACK gathers those lanes
-of ``p`` input pixels' last words into each GEMM row, ``q`` output pixels share an accumulator row, and
-MOVEs spread them into the last word of each output pixel.  The other channels go the direct way
-(``conv.lower_conv``) and write only their words.
+channels, and it costs as much as the first; a 96-channel map costs as much as 128.  Where the input and
+output stay in the cache, the channels of a last word that is not full are computed apart in pixel groups
+(``conv_groups``), in chunks of at most half a word (so that two output pixels fit the array's columns): a
+PACK gathers a chunk's lanes of ``p`` input pixels' last words into each GEMM row, ``q`` output pixels share
+an accumulator row, and MOVEs spread them into those lanes of the last word of each output pixel.  The full
+words go the direct way (``conv.lower_conv``), writing only their words.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -25,50 +27,84 @@ from tpu_compiler.lowering.window import Geometry
 from tpu_compiler.network import Layer
 
 
-def plan_tail(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer) -> tuple[int, Grouping] | None:
-    """The tail's first channel and grouping, if ``layer`` is a depthwise convolution (one input channel per
-    output channel) over more than a word of channels, the last word holds at most half a word of them,
-    input and output stay in the cache, and pixel groups cost the tail fewer array cycles than the direct
-    form (a GEMM per band, kernel row and word, each at least its tile's load: small maps stay direct)."""
-    c = y.tensor.channels
+@dataclass(frozen=True)
+class TailChunk:
+    """Channels ``first .. first + channels - 1`` (inside one word), computed with ``plan``."""
+
+    first: int
+    channels: int
+    plan: Grouping
+
+
+def plan_tail(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer) -> list[TailChunk] | None:
+    """The tail's chunks, if ``layer`` is a depthwise convolution (one input channel per output channel) of more
+    than half a word of channels whose last word is not full, input and output stay in the cache, and pixel
+    groups cost that word fewer cycles than the direct form's array cycles: their array cycles (a GEMM per
+    band, kernel row and word, each at least its tile's load: small maps stay direct) and the EWP's PACKs
+    and MOVEs (reading every input pixel of a strided convolution: wide strided maps stay direct)."""
+    c, half = y.tensor.channels, min(ctx.lim.array_columns, ctx.cwl) // 2
     tail = c % ctx.cwl
     if layer.get("dense") or int(layer.get("groups", 1)) != c or x.tensor.channels != c or x.group > 1:
         return None
-    if c < ctx.cwl or tail == 0 or 2 * tail > min(ctx.lim.array_columns, ctx.cwl):
-        return None
-    if ctx.scheme is not None and layer.name in ctx.scheme:
+    if c <= half or tail == 0 or (ctx.scheme is not None and layer.name in ctx.scheme):
         return None
     if not (all(ctx.kept_block(x, range(s, s + 1)) for s in g.samples) and ctx.kept_block(y)):
         return None
-    pixels = len(g.samples) * g.oh * g.ow
-    best, best_cost = None, float(g.kh * g.kw * pixels)  # the tail word tap by tap (samples stacked)
-    for plan in candidates(g, tail, tail, ctx.lim):
+    direct = g.kh * g.kw * len(g.samples) * g.oh * g.ow  # the last word tap by tap (samples stacked)
+    halves = [(c - tail, tail)] if tail <= half else [(c - tail, half), (c - tail + half, tail - half)]
+    chunks, array, ewp = [], 0, 0
+    for first, channels in halves:
+        planned = _cheapest(ctx, g, channels)
+        if planned is None:
+            return None
+        chunks.append(TailChunk(first, channels, planned[0]))
+        array, ewp = array + planned[1], ewp + planned[2]
+    # The PACKs and MOVEs run on the EWP: beside the array when units overlap, after it when they do not.
+    cost = max(array, ewp) if ctx.parallel else array + ewp
+    return chunks if cost < direct else None
+
+
+def _cheapest(ctx: Context, g: Geometry, channels: int) -> tuple[Grouping, int, int] | None:
+    """The grouping of a depthwise convolution of ``channels`` with the fewest array cycles, its array cycles
+    and its EWP cycles."""
+    best: tuple[Grouping, int, int] | None = None
+    for plan in candidates(g, channels, channels, ctx.lim):
         # Every band loads the tile of each (kernel row, word) again: a band's GEMM costs at least its load.
         row_limit = min(ctx.lim.max_rows, ctx.lim.acc_rows // 2) // plan.groups
         bands = max(-(-g.oh // row_limit), min(ctx.spatial_limit, g.oh))
-        rows = -(-g.oh // bands) * plan.groups
-        load = -(-plan.p * tail * plan.q * tail // ctx.cwl)
-        cost = len(g.samples) * bands * g.kh * plan.words * max(rows, load)
-        if cost < best_cost:
-            best, best_cost = plan, cost
-    return None if best is None else (c - tail, best)
+        per_band = -(-g.oh // bands)
+        load = -(-plan.p * channels * plan.q * channels // ctx.cwl)
+        array = len(g.samples) * bands * g.kh * plan.words * max(per_band * plan.groups, load)
+        # per band a PACK reading p words per packed word, and q MOVEs spreading the output pixels
+        pack = g.in_rows(per_band) * plan.width * plan.p
+        fixed = ctx.hw.ewp.overhead_cycles * (1 + plan.q)
+        ewp = len(g.samples) * bands * (fixed + pack + per_band * g.ow)
+        if best is None or array < best[1]:
+            best = plan, array, ewp
+    return best
 
 
-def tail_layer(layer: Layer, first: int) -> Layer:
-    """``layer`` restricted to its channels from ``first`` on (a depthwise convolution of those channels)."""
+def tail_layer(layer: Layer, first: int, channels: int) -> Layer:
+    """``layer`` restricted to ``channels`` channels from ``first`` (a depthwise convolution of those)."""
     arrays = dict(layer.arrays)
-    arrays["weights"] = np.asarray(layer.arrays["weights"])[..., first:]
+    arrays["weights"] = np.asarray(layer.arrays["weights"])[..., first : first + channels]
     for key in ("bias", "mult", "shift"):
-        arrays[key] = np.asarray(layer.arrays[key])[first:]
-    channels = int(arrays["weights"].shape[-1])
+        arrays[key] = np.asarray(layer.arrays[key])[first : first + channels]
     return Layer(layer.kind, layer.name, layer.inputs, {**layer.config, "groups": channels}, arrays)
 
 
-def lower_tail(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer, first: int, plan: Grouping) -> None:
-    """Compute channels ``first..`` of the depthwise ``layer`` in pixel groups, reading and writing word
-    ``first // cwl`` of every pixel of the kept input and output maps."""
-    channels, word = y.tensor.channels - first, first // ctx.cwl
-    tile = group_tile(ctx, tail_layer(layer, first), g, plan, channels, channels)
+def lower_tail(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer, chunks: list[TailChunk]) -> None:
+    """Compute the tail's chunks of the depthwise ``layer``, one after the other."""
+    for chunk in chunks:
+        _lower_chunk(ctx, layer, g, x, y, chunk)
+
+
+def _lower_chunk(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer, chunk: TailChunk) -> None:
+    """Compute ``chunk`` in pixel groups, reading and writing its lanes of word ``first // cwl`` of every
+    pixel of the kept input and output maps."""
+    channels, plan = chunk.channels, chunk.plan
+    word, lane = divmod(chunk.first, ctx.cwl)
+    tile = group_tile(ctx, tail_layer(layer, chunk.first, channels), g, plan, channels, channels)
     arena = ctx.arena(layer.name)
     budget = ctx.ring_limit[layer.name] if ctx.ring is not None else arena.free // 2
     group = weight_groups([tile], ctx.cwl, budget, layer.name)[0]
@@ -93,7 +129,7 @@ def lower_tail(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer, fi
     zo, lo, hi = y.tensor.zero_point, int(layer.get("lo", -128)), int(layer.get("hi", 127))
 
     def load(index: int) -> int:
-        """The band's packed rows: the tail lanes of ``p`` input pixels per word, padding included."""
+        """The band's packed rows: the chunk's lanes of ``p`` input pixels per word, padding included."""
         sample, band = steps[index]
         packed = slots[index % copies][0]
         iy0 = band.start * g.sy - g.top
@@ -107,7 +143,7 @@ def lower_tail(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer, fi
             dst=Pattern.contiguous(packed, rows * plan.width), dst_off=0,
             src=src + word, h=g.h, w=g.w, row=g.w * x.wpp, pix=x.wpp,
             oh=rows, ow=plan.width, sy=1, sx=plan.p, py=-iy0, px=g.left,
-            kh=1, kw=plan.p, dy=1, dx=1, src_off=0, len=channels, fill=pad_code,
+            kh=1, kw=plan.p, dy=1, dx=1, src_off=lane, len=channels, fill=pad_code,
         )  # fmt: skip
         ctx.emit(Unit.EWP, pack)
         return packed
@@ -136,10 +172,10 @@ def lower_tail(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer, fi
             me.pending = None
         out = ctx.cached(y, y.at(sample, band.start * g.ow * y.wpp))
         assert out is not None
-        for i in range(plan.q):  # output i of every group to the tail word of its pixel
+        for i in range(plan.q):  # output i of every group to the chunk's lanes of its pixel
             count = -(-(g.ow - i) // plan.q)
             dst = Pattern(out + i * y.wpp + word, ((rows, g.ow * y.wpp), (count, plan.q * y.wpp)))
             src = Pattern(grouped, ((rows, plan.groups), (count, 1)))
-            ctx.emit(Unit.EWP, Move(dst=dst, src=src, src_off=i * channels, dst_off=0, len=channels))
+            ctx.emit(Unit.EWP, Move(dst=dst, src=src, src_off=i * channels, dst_off=lane, len=channels))
 
     pipeline(len(steps), copies, load, work)
