@@ -2,8 +2,9 @@
 
 A map gives, for each output element of one sample, ``(source << SOURCE_SHIFT) | element`` or ``-1``
 (the fill code).  Consecutive output bytes of one word that copy consecutive bytes of one source word
-form a run; runs with the same byte offsets and length are grouped and ``compress``ed into patterns, so
-a channel slice or a concatenation is a handful of MOVEs and a spatial transpose one MOVE per run shape.
+form a run (sources at the same place, channel slices of one map, count as one); runs with the same byte
+offsets and length are grouped and ``compress``ed into patterns, so a channel slice or a concatenation is a
+handful of MOVEs and a spatial transpose one MOVE per run shape.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ def gather_instructions(
     instructions: list[Instruction] = []
     mapping = mapping.reshape(-1)
     is_fill = mapping < 0
-    source = np.where(is_fill, -1, mapping >> SOURCE_SHIFT)
+    # Sources at the same place are one tensor (channel slices of one kept map): their runs may join.
+    same = np.array([sources.index(side) for side in sources] or [0], dtype=np.int64)
+    source = np.where(is_fill, -1, same[np.where(is_fill, 0, mapping >> SOURCE_SHIFT)])
     element = np.where(is_fill, 0, mapping & ((1 << SOURCE_SHIFT) - 1))
     dst_word, dst_byte = _element_words(np.arange(mapping.size, dtype=np.int64), out, cwl)
     src_word = np.full(mapping.size, -1, dtype=np.int64)
