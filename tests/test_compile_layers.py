@@ -374,6 +374,39 @@ def test_spatial_limit_cuts_layers_through_ddr_into_bands_that_pipeline() -> Non
     assert times[4] < 0.9 * times[1], times  # measured 19.2 against 23.6 us
 
 
+def branch_at_the_cut(x: tf.Tensor) -> tf.Tensor:
+    """Two 64x64 maps (4,096 words a sample, a quarter of the cache for three samples), the first read again
+    after the second by a stride-4 convolution: a cut after the second map is crossed by both."""
+    first = tf.nn.relu(tf.nn.conv2d(x, _w(3, 3, 8, 16, scale=0.2), 1, "SAME"))
+    second = tf.nn.relu(tf.nn.conv2d(first, _w(1, 1, 16, 16, scale=0.3), 1, "VALID"))
+    pooled = tf.nn.max_pool2d(second, 4, 4, "VALID")
+    strided = tf.nn.conv2d(first, _w(4, 4, 16, 16, scale=0.05), 4, "VALID")
+    return tf.nn.conv2d(tf.concat([pooled, strided], axis=3), _w(1, 1, 32, 8, scale=0.2), 1, "VALID")
+
+
+@pytest.mark.parametrize("depth, branches, layers", [(10, 4, 1), (0, 4, 2), (10, 0, 2)])
+def test_slicer_ends_the_per_sample_passes_at_the_cut_fewest_tensors_cross(
+    monkeypatch: pytest.MonkeyPatch, depth: int, branches: int, layers: int
+) -> None:
+    """The per-sample passes run to the last layer whose batch-wide map exceeds a quarter of the cache (the
+    second map); the slicer looks back ``analysis_depth`` layers for a cut fewer tensors cross (after the
+    first map, which alone crosses it), taking none crossed by more than ``analysis_depth_branch``. Exact
+    either way."""
+    _, model, _ = quantize(branch_at_the_cut, seeded((4, 64, 64, 8), 0))
+    codes = model.rescale({"x:0": seeded((3, 64, 64, 8), 3)})["x:0"]
+    lower, splits = compile_module._lower, []
+
+    def record(ctx: Any, order: Any, split: int) -> None:
+        splits.append(split)
+        lower(ctx, order, split)
+
+    monkeypatch.setattr(compile_module, "_lower", record)
+    slicer = dataclasses.replace(O5.slicer, analysis_depth=depth, analysis_depth_branch=branches)
+    out, _ = _run(model, codes, dataclasses.replace(O5, slicer=slicer))
+    assert np.array_equal(out, _golden(model, codes))
+    assert splits == [layers]
+
+
 def test_cache_schedule_search_honours_its_time_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     """While a layer lacks room beside the kept activations the search lowers again keeping fewer; past
     ``time_limit_seconds`` it stops and keeps none. A layer that reports too little room the first time it

@@ -29,6 +29,7 @@ from tpu_compiler.compiler.parameters import (
     CompileParameters,
     DependencyResolutionAlgorithm,
     IntermediateInsertion,
+    SubgraphSlicerParameters,
 )
 from tpu_compiler.compiler.presets import DEFAULT
 from tpu_compiler.compiler.reorder import reorder
@@ -92,6 +93,7 @@ def compile_(
             for name in dict.fromkeys(views.root(n) for n in layer.inputs):
                 ctx.readers.setdefault(name, []).append(layer)
         split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
+        split = _cut_fewest_branches(order, views, split, parameters.slicer)
         if split and order[split - 1].kind != "layout":  # (a layout layer places its buffers itself)
             ctx.pass_ends = {order[split - 1].name}
         ctx.fusible = epilogue.fusible(order, ctx.readers, _held_outputs(views), split, parameters.layer_fusion)
@@ -171,6 +173,37 @@ def _sample_major_prefix(
         if buffer is not None and buffer.sample_words * net.batch > cache_words // 4:
             split = i + 1
     return split if fusion < 0 else min(split, fusion)
+
+
+def _cut_fewest_branches(order: list[Layer], views: Views, split: int, slicer: SubgraphSlicerParameters) -> int:
+    """Where the per-sample passes end: of the cuts from ``split`` back over ``slicer.analysis_depth`` layers,
+    the one the fewest tensors cross (made before it, read after it), the latest on ties; a cut crossed by more
+    than ``slicer.analysis_depth_branch`` tensors is not taken.
+
+    A tensor crossing the cut holds every sample until the whole-batch layers read it: a cut through a
+    residual branch (EfficientNet's squeeze-and-excitation) holds two maps per sample, the end of the block
+    before it one.  The per-sample passes then end a few layers early, which loads those layers' weights
+    once instead of once per sample."""
+    if split == 0:
+        return 0
+    made_at = {layer.name: i for i, layer in enumerate(order)}
+    last_read: dict[str, int] = {}
+    for i, layer in enumerate(order):
+        for name in layer.inputs:
+            root = views.root(name)
+            if root in made_at:
+                last_read[root] = i
+    outputs = _held_outputs(views)
+
+    def crossing(cut: int) -> int:
+        return sum(1 for name, i in made_at.items() if i < cut and (last_read.get(name, -1) >= cut or name in outputs))
+
+    best, fewest = split, crossing(split)
+    for cut in range(split - 1, max(1, split - int(slicer.analysis_depth)) - 1, -1):
+        count = crossing(cut)
+        if count < fewest and count <= slicer.analysis_depth_branch:
+            best, fewest = cut, count
+    return best if fewest <= slicer.analysis_depth_branch else split
 
 
 def _search_deadline(parameters: CompileParameters) -> float:
