@@ -11,10 +11,14 @@ import pytest
 import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, model_execute
-from pytpu.isa import Gemm, Lut, Move, Pack
+from pytpu.isa import Gemm, Lut, Move, Pack, Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import O1, O5
+from tpu_compiler.compiler import compile as compile_module
+from tpu_compiler.compiler.grouped_maps import plan_grouped_maps
+from tpu_compiler.compiler.rewrites import rewrite
+from tpu_compiler.compiler.views import plan_views
 
 HW = TPU_128x128_PARAMS
 RNG = np.random.default_rng(11)
@@ -200,3 +204,72 @@ def test_a_96_channel_depthwise_convolution_runs_as_two_chunks_of_pixel_groups()
     assert {(p.src_off, p.len) for p in packs} == {(0, 64), (64, 32)}
     spread = [ins for ins in executable.program.ewp if isinstance(ins, Move) and ins.len in (32, 64)]
     assert {(m.dst_off, m.len) for m in spread} == {(0, 64), (64, 32)}
+
+
+def _grouped_chain(c: int, stride: int = 1, lookup: bool = True) -> Any:
+    """1x1 to ``c`` channels, a 3x3 of ``c`` to ``c`` in pixel groups (then SiLU), a second 3x3 (``stride``)
+    reading it, 1x1 to 8: YOLOv8's C2f bottleneck between its split and its residual add."""
+    first, a, b, last = _w(1, 1, 8, c, scale=0.3), _w(3, 3, c, c), _w(3, 3, c, c), _w(1, 1, c, 8)
+
+    def build(x: tf.Tensor) -> tf.Tensor:
+        y = tf.nn.relu(tf.nn.conv2d(x, first, 1, "VALID"))
+        y = tf.nn.conv2d(y, a, 1, "SAME")
+        y = y * tf.sigmoid(y) if lookup else tf.nn.relu(y)
+        y = tf.nn.relu(tf.nn.conv2d(y, b, stride, "SAME"))
+        return tf.nn.conv2d(y, last, 1, "VALID")
+
+    return build
+
+
+CHAINS: dict[str, tuple[Any, tuple[int, int, int], int]] = {
+    # (graph, one sample's input shape, pixels per word of the map between the two 3x3 convolutions)
+    "16_silu": (_grouped_chain(16), (24, 29, 8), 8),
+    "32_relu": (_grouped_chain(32, lookup=False), (20, 21, 8), 4),
+    "16_stride_2": (_grouped_chain(16, stride=2), (26, 35, 8), 8),
+}
+
+
+def _stored(executable: Any) -> int:
+    return sum(i.ddr.count for i in (*executable.program.dtl0, *executable.program.dtl1) if isinstance(i, Store))
+
+
+@pytest.mark.parametrize("preset", ["O1", "O5", "through_ddr"])
+@pytest.mark.parametrize("name", sorted(CHAINS))
+def test_a_pixel_group_convolution_leaves_its_map_in_groups_for_the_next(
+    monkeypatch: pytest.MonkeyPatch, name: str, preset: str
+) -> None:
+    """A convolution lowered in pixel groups whose output (after its lookup) only another pixel-group
+    convolution reads leaves it as the words it drains, ``q`` pixels each: no spreading MOVEs, and the reader
+    builds its packed rows from them with MOVEs instead of PACKs (fewer PACKs and MOVEs than the same network
+    with that map a word per pixel). Exact at batch 1 and 3; with every map through DDR the map stores
+    ``ceil(W / q)`` words per row instead of ``W``."""
+    build, shape, q = CHAINS[name]
+    _, model, _ = quantize(build, seeded((2, *shape), 0))
+    network = rewrite(Network.from_quantized_model(model)[0], HW)
+    grouped = plan_grouped_maps(network, plan_views(network, HW.tpu_parameters.cache_word_length), HW, None, set())
+    convs = [layer for layer in network.layers if layer.kind == "conv"]
+    assert set(grouped.values()) == {q} and convs[1].name in grouped and convs[2].name not in grouped
+    through_ddr = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)
+    parameters = {"O1": O1, "O5": O5}.get(preset, through_ddr)
+    for batch in (1, 3):
+        codes = model.rescale({"x:0": seeded((batch, *shape), 5)})["x:0"]
+        compiled = _compile_model(model, batch, parameters)
+        result = model_execute(compiled[0], compiled[1], {compiled[2]["x:0"]: codes})
+        assert np.array_equal(result.output_codes[compiled[2]["y:0"]], _golden(model, codes))
+    executable = compiled[0]
+    monkeypatch.setattr(compile_module, "plan_grouped_maps", lambda *args: {})
+    spread = _compile_model(model, 3, parameters)[0]  # the same network with every map a word per pixel
+    packs = [sum(isinstance(i, Pack) for i in e.program.ewp) for e in (executable, spread)]
+    assert 0 < packs[0] < packs[1]  # the first 3x3 still packs the 1x1's map; the second no longer packs
+    moved = [sum(i.dst.count for i in e.program.ewp if isinstance(i, Move)) for e in (executable, spread)]
+    assert moved[0] < moved[1]  # no spreading of the first 3x3's output
+    if preset == "through_ddr":
+        _, oh, ow, _ = network.tensors[convs[1].name].shape
+        assert _stored(spread) - _stored(executable) == 3 * oh * (ow - -(-ow // q))
+
+
+def _compile_model(model: Any, batch: int, parameters: Any) -> tuple[Any, Any, Any]:
+    network, renaming = Network.from_quantized_model(model)
+    network.set_batch(batch)
+    executable, descriptions = compiler.compile_(HW, network, parameters)
+    return executable, descriptions, renaming

@@ -29,9 +29,10 @@ from tpu_compiler.network import Layer, Network
 def plan_grouped_maps(
     net: Network, views: Views, hw: ModelParameters, scheme: SlicingScheme | None, io: set[str]
 ) -> dict[str, int]:
-    """Tensor -> ``q`` for every map stored in pixel groups: a stem's output and, if a lookup is its only
-    reader, the lookup's output, when the one reader of the last is a convolution that can group ``q`` input
-    pixels per word.  ``io``: tensors whose DDR words the host reads or writes (never grouped)."""
+    """Tensor -> ``q`` for every map stored in pixel groups: the output of a stem or of a convolution lowered in
+    pixel groups and, if a lookup is its only reader, the lookup's output, when the one reader of the last is
+    a convolution that can group ``q`` input pixels per word.  ``io``: tensors whose DDR words the host reads
+    or writes (never grouped)."""
     readers: dict[str, list[Layer]] = {}
     for layer in net.layers:
         if layer.name not in views.skipped:
@@ -39,19 +40,35 @@ def plan_grouped_maps(
                 readers.setdefault(name, []).append(layer)
     out: dict[str, int] = {}
     for layer in net.layers:
-        if layer.name in views.skipped or not reads_planar_input(layer):
+        stem = reads_planar_input(layer)
+        if layer.name in views.skipped or not (stem or _plain_conv(layer)):
             continue
         chain = [layer.name]
         reader = _only_reader(chain[-1], readers)
         if reader is not None and reader.kind == "lut":
             chain.append(reader.name)
             reader = _only_reader(chain[-1], readers)
-        if reader is None or io.intersection(chain) or (scheme is not None and reader.name in scheme):
+        if reader is None or io.intersection(chain) or (scheme is not None and {layer.name, reader.name} & set(scheme)):
             continue
-        q = _stem_pixels(layer, net, hw, _groupable(reader, net, hw))
+        pixels = _groupable(reader, net, hw)
+        if stem:
+            q = _stem_pixels(layer, net, hw, pixels)
+        else:
+            q = _conv_pixels(layer, net, hw, pixels, out.get(views.root(layer.inputs[0]), 1))
         if q > 1:
             out.update(dict.fromkeys(chain, q))
     return out
+
+
+def _conv_pixels(layer: Layer, net: Network, hw: ModelParameters, pixels: Collection[int], p: int) -> int:
+    """Of ``pixels``, the outputs per accumulator row of the pixel-group plan of the convolution ``layer`` (its
+    input ``p`` pixels per word if grouped) with the fewest array rows (1: none)."""
+    x, y = net.tensors[layer.inputs[0]], net.tensors[layer.name]
+    plans = [
+        plan for plan in candidates(_geometry(layer, net), x.channels, y.channels, limits_of(hw), p if p > 1 else None)
+    ]
+    plans = [plan for plan in plans if plan.q in pixels]
+    return min(plans, key=lambda plan: (plan.words / plan.q, -plan.q)).q if plans else 1
 
 
 def _stem_pixels(layer: Layer, net: Network, hw: ModelParameters, pixels: Collection[int]) -> int:
@@ -74,12 +91,21 @@ def _only_reader(name: str, readers: Mapping[str, list[Layer]]) -> Layer | None:
 def _groupable(layer: Layer, net: Network, hw: ModelParameters) -> set[int]:
     """The input pixels per word ``p`` at which ``layer``, if a convolution lowered in pixel groups, can read
     its input (none for other layers)."""
-    if layer.kind != "conv" or layer.get("dense") or reads_planar_input(layer) or int(layer.get("groups", 1)) != 1:
-        return set()
-    weights = np.shape(layer.arrays["weights"])
-    if tuple(weights[:2]) == (1, 1):  # 1x1 convolutions read pixels as a list of rows (or subsampled)
+    if not _plain_conv(layer):
         return set()
     x, y = net.tensors[layer.inputs[0]], net.tensors[layer.name]
+    return {plan.p for plan in candidates(_geometry(layer, net), x.channels, y.channels, limits_of(hw)) if plan.p > 1}
+
+
+def _plain_conv(layer: Layer) -> bool:
+    """Whether ``layer`` is a convolution that may be lowered in pixel groups: not dense, not grouped, not a
+    stem, not 1x1 (1x1 convolutions read pixels as a list of rows, or subsampled)."""
+    if layer.kind != "conv" or layer.get("dense") or reads_planar_input(layer) or int(layer.get("groups", 1)) != 1:
+        return False
+    return tuple(np.shape(layer.arrays["weights"])[:2]) != (1, 1)
+
+
+def _geometry(layer: Layer, net: Network) -> Geometry:
+    x, y = net.tensors[layer.inputs[0]], net.tensors[layer.name]
     right = int(layer.get("pads", [0, 0, 0, 0])[3])
-    g = Geometry(**window_fields(layer, x.shape, y.shape), samples=range(1), right=right)
-    return {plan.p for plan in candidates(g, x.channels, y.channels, limits_of(hw)) if plan.p > 1}
+    return Geometry(**window_fields(layer, x.shape, y.shape), samples=range(1), right=right)

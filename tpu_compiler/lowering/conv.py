@@ -169,6 +169,8 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
             return
     if x.group > 1:  # the memory plan left the input in pixel groups for this layer's pixel groups
         raise CompilationError(f"layer {layer.name!r}: no pixel grouping reads {x.group} input pixels per word")
+    if y.group > 1:  # ... or its output, for its reader's
+        raise CompilationError(f"layer {layer.name!r}: no pixel grouping makes {y.group} output pixels per word")
     tail = None if pointwise or skip is not None else plan_tail(ctx, layer, g, x, y)
     if tail is not None and all(t.o1 <= tail[0].first or t.o0 >= tail[0].first for t in tiles):
         tiles = [t for t in tiles if t.o1 <= tail[0].first]  # the last word in pixel groups, after the others

@@ -80,15 +80,18 @@ def plan_grouping(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
 
     Only for convolutions whose input and output pixels fit one word and whose output fills at most half of
     the array's columns.  An input left in pixel groups of ``p`` (``Buffer.group``) is always read ``p`` pixels
-    per word, whatever the direct form would cost."""
+    per word, whatever the direct form would cost, and an output left in pixel groups of ``q`` is made ``q``
+    outputs per accumulator row."""
     c_in, c_out = x.tensor.channels, y.tensor.channels
     if x.wpp != 1 or y.wpp != 1 or 2 * c_out > min(ctx.lim.array_columns, ctx.cwl):
         return None
     if ctx.scheme is not None and layer.name in ctx.scheme:
         return None
     ddr_rate = ctx.hw.ddr.bytes_per_cycle * len(ctx.constant_lanes)
-    best, best_cost = None, math.inf if x.group > 1 else direct_cost
+    best, best_cost = None, math.inf if x.group > 1 or y.group > 1 else direct_cost
     for plan in candidates(g, c_in, c_out, ctx.lim, x.group if x.group > 1 else None):
+        if y.group > 1 and plan.q != y.group:
+            continue
         rows = len(g.samples) * g.oh * plan.groups
         tile_bytes = weight_tile_words(plan.p * c_in, plan.q * c_out, ctx.cwl) * ctx.cwl
         cost = g.kh * plan.words * (rows + tile_bytes / ddr_rate)
@@ -131,10 +134,13 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
     input_kept = all(ctx.kept_block(x, range(s, s + 1)) for s in g.samples)
     output_kept = ctx.kept_block(dest)
 
+    grouped_out = dest.group > 1  # the drained words are the output: no spreading MOVEs
+
     def band_words(rows: int) -> int:
         inputs = 0 if input_kept else min(g.in_rows(rows), g.h) * x.row_words
-        outputs = 0 if output_kept else rows * g.ow
-        return inputs + g.in_rows(rows) * plan.width + rows * plan.groups + outputs
+        outputs = 0 if output_kept else rows * (plan.groups if grouped_out else g.ow)
+        drained = 0 if grouped_out and output_kept else rows * plan.groups
+        return inputs + g.in_rows(rows) * plan.width + drained + outputs
 
     row_limit = min(ctx.lim.max_rows, ctx.lim.acc_rows // 2) // plan.groups
     per_band, copies = fit_rows(g.oh, band_words, arena.free, row_limit, layer.name, "pixel groups", ctx.me_copies)
@@ -146,8 +152,8 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
         (
             arena.alloc(0 if input_kept else min(g.in_rows(per_band), g.h) * x.row_words, "input band"),
             arena.alloc(g.in_rows(per_band) * plan.width, "packed rows"),
-            arena.alloc(per_band * plan.groups, "pixel groups"),
-            arena.alloc(0 if output_kept else per_band * g.ow, "output band"),
+            arena.alloc(0 if grouped_out and output_kept else per_band * plan.groups, "pixel groups"),
+            arena.alloc(0 if output_kept or grouped_out else per_band * g.ow, "output band"),
         )
         for _ in range(copies)
     ]
@@ -204,6 +210,9 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
         sample, band = steps[index]
         _, _, grouped, out_buf = slots[index % copies]
         rows = len(band)
+        if grouped_out:  # drained straight into the kept map, or stored from the drained words
+            kept_at = ctx.cached(dest, dest.at(sample, band.start * plan.groups)) if output_kept else None
+            grouped = grouped if kept_at is None else kept_at
         acc = me.next_block()
         for i, (chunk, addr) in enumerate(zip(group[0].chunks, group[0].addr, strict=True)):
             k, m = chunk.tile.shape
@@ -224,6 +233,9 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
             ctx.defer_drain(me.pending)
             me.pending = None
         epilogue.look_up(ctx, layer.name, Pattern.contiguous(grouped, n), plan.q * c_out)
+        if grouped_out:
+            ctx.store(dest, dest.at(sample, band.start * plan.groups), Pattern.contiguous(grouped, n))
+            return
         ddr = dest.at(sample, band.start * g.ow)
         out = ctx.cached(dest, ddr) if output_kept else out_buf
         assert out is not None
