@@ -1,4 +1,5 @@
-"""Maps left in pixel groups: a stem's output stored as the words it drains, ``q`` pixels to a word.
+"""Maps left in pixel groups: a stem's or a convolution's output stored as the words it drains, ``q`` pixels
+to a word.
 
 A stem (``lowering/stem.py``) drains ``q`` neighbouring output pixels into one word and spreads them to their
 own words with ``q - 1`` MOVEs.  When its only reader (after an optional lookup, the activation) is a
@@ -7,7 +8,9 @@ is undone there by a PACK reading ``p`` words per packed word.  Left in the drai
 (``Buffer.group``), the map takes ``1/q`` of the words in the cache and in DDR (YOLOv8n's 160x160x16 first
 map: 3,200 words instead of 25,600, so it stays in the cache), the stem skips its spreading MOVEs, the
 lookup looks up ``q`` pixels per word, and the convolution builds its packed rows with two lane-shifting
-MOVEs per row of words.
+MOVEs per row of words.  A convolution lowered in pixel groups (``q`` outputs per accumulator row) whose only
+reader is another such convolution does the same: it drains its groups into the map and skips its spreading
+MOVEs (YOLOv8n's C2f bottlenecks, between their two 3x3 convolutions).
 """
 
 from __future__ import annotations
@@ -64,10 +67,8 @@ def _conv_pixels(layer: Layer, net: Network, hw: ModelParameters, pixels: Collec
     """Of ``pixels``, the outputs per accumulator row of the pixel-group plan of the convolution ``layer`` (its
     input ``p`` pixels per word if grouped) with the fewest array rows (1: none)."""
     x, y = net.tensors[layer.inputs[0]], net.tensors[layer.name]
-    plans = [
-        plan for plan in candidates(_geometry(layer, net), x.channels, y.channels, limits_of(hw), p if p > 1 else None)
-    ]
-    plans = [plan for plan in plans if plan.q in pixels]
+    every = candidates(_geometry(layer, net), x.channels, y.channels, limits_of(hw), p if p > 1 else None)
+    plans = [plan for plan in every if plan.q in pixels]
     return min(plans, key=lambda plan: (plan.words / plan.q, -plan.q)).q if plans else 1
 
 
