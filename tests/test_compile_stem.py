@@ -404,12 +404,22 @@ def valid_reader(x: tf.Tensor) -> tf.Tensor:
     return tf.nn.conv2d(y * tf.sigmoid(y), W_VALID, [1, 1, 1, 1], "VALID")
 
 
+W_DEPTHWISE = _w(3, 3, 32, 1, scale=0.3)
+
+
+def depthwise_reader(x: tf.Tensor) -> tf.Tensor:
+    """MobileNetV2's first block: a 32-output stride-2 stem (ReLU6) read by a 3x3 depthwise convolution."""
+    y = tf.nn.relu6(tf.nn.conv2d(_nhwc(x), W_STEM32, [1, 2, 2, 1], "SAME"))
+    return tf.nn.relu6(tf.nn.depthwise_conv2d(y, W_DEPTHWISE, [1, 1, 1, 1], "SAME"))
+
+
 GROUPED: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, ...], int]] = {
     "silu": (silu_stem, (3, 48, 64), 8),
     "silu_odd_width": (silu_stem, (3, 40, 78), 8),  # 39 columns: the last group's 8th pixel is none
     "silu_six": (silu_stem, (3, 40, 100), 6),
     "dilated_reader": (dilated_reader, (3, 24, 46), 4),
     "valid_reader": (valid_reader, (3, 14, 37), 5),
+    "depthwise_reader": (depthwise_reader, (3, 36, 58), 4),
 }
 
 

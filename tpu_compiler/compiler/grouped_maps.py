@@ -99,9 +99,10 @@ def _groupable(layer: Layer, net: Network, hw: ModelParameters) -> set[int]:
 
 
 def _plain_conv(layer: Layer) -> bool:
-    """Whether ``layer`` is a convolution that may be lowered in pixel groups: not dense, not grouped, not a
-    stem, not 1x1 (1x1 convolutions read pixels as a list of rows, or subsampled)."""
-    if layer.kind != "conv" or layer.get("dense") or reads_planar_input(layer) or int(layer.get("groups", 1)) != 1:
+    """Whether ``layer`` is a convolution that may be lowered in pixel groups (depthwise and grouped ones too:
+    their tiles are block-diagonal): not dense, not a stem, not 1x1 (1x1 convolutions read pixels as a list of
+    rows, or subsampled)."""
+    if layer.kind != "conv" or layer.get("dense") or reads_planar_input(layer):
         return False
     return tuple(np.shape(layer.arrays["weights"])[:2]) != (1, 1)
 
