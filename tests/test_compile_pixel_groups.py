@@ -119,10 +119,13 @@ def test_grouped_convolutions_are_bit_exact(name: str, batch: int, preset: str) 
     assert np.array_equal(result.output_codes[renaming["y:0"]], _golden(model, codes))
 
 
-def _second_layer_gemms(executable: Any) -> list[Gemm]:
+def _layer_gemms(executable: Any, position: int) -> list[Gemm]:
+    """The GEMMs of the ``position``-th layer (in program order) that runs on the ME."""
     spans = [s for s in executable.layers if s.unit == "ME"]
-    second = [s for s in spans if s.name == spans[-1].name]
-    return [ins for s in second for ins in executable.program.me[s.start : s.stop] if isinstance(ins, Gemm)]
+    name = list(dict.fromkeys(s.name for s in spans))[position]
+    return [
+        ins for s in spans if s.name == name for ins in executable.program.me[s.start : s.stop] if isinstance(ins, Gemm)
+    ]
 
 
 def test_a_64_channel_3x3_convolution_takes_half_the_array_rows_of_two_taps_per_word() -> None:
@@ -130,7 +133,7 @@ def test_a_64_channel_3x3_convolution_takes_half_the_array_rows_of_two_taps_per_
     row two input pixels (K = 128); per kernel row two GEMMs of 24 x 14 rows: 3 x 2 x 336 = 2016 array rows,
     where packing two taps per word took 3 x 2 x 672 = 4032."""
     _, _, executable, _ = _compile("3x3_64_to_64", 1, O5)
-    gemms = _second_layer_gemms(executable)
+    gemms = _layer_gemms(executable, -1)
     assert {(g.k, g.m) for g in gemms} == {(128, 128)}
     assert sum(g.x.count for g in gemms) == 3 * 2 * 24 * 14
     packs = [ins for ins in executable.program.ewp if isinstance(ins, Pack)]
@@ -142,7 +145,7 @@ def test_a_wide_input_pairs_outputs_reading_its_pixel_words_one_by_one() -> None
     (M = 64): per kernel row four GEMMs (the 2 + 2 input pixels a pair's windows span) of 20 x 11 rows,
     against nine GEMMs of 20 x 21 rows tap by tap."""
     _, _, executable, _ = _compile("3x3_128_to_32", 1, O5)
-    gemms = _second_layer_gemms(executable)
+    gemms = _layer_gemms(executable, -1)
     assert {(g.k, g.m) for g in gemms} == {(128, 64)}
     assert sum(g.x.count for g in gemms) == 3 * 4 * 20 * 11
 
@@ -167,15 +170,7 @@ def test_a_wide_depthwise_convolution_computes_its_last_channels_in_pixel_groups
     (several output pixels of 16 channels per accumulator row, M > 16), far fewer array rows than a second
     word tap by tap; exact (test_grouped_convolutions_are_bit_exact)."""
     _, _, executable, _ = _compile("depthwise_144_tail", 1, O5)
-    spans = [s for s in executable.layers if s.unit == "ME"]
-    names = list(dict.fromkeys(s.name for s in spans))
-    gemms = [
-        ins
-        for s in spans
-        if s.name == names[1]
-        for ins in executable.program.me[s.start : s.stop]
-        if isinstance(ins, Gemm)
-    ]
+    gemms = _layer_gemms(executable, 1)
     direct = [g for g in gemms if g.m == 128]
     tail = [g for g in gemms if g.m != 128]
     assert sum(g.x.count for g in direct) == 9 * 20 * 23
@@ -190,15 +185,7 @@ def test_a_96_channel_depthwise_convolution_runs_as_two_chunks_of_pixel_groups()
     32 four per row, each chunk's lanes packed from and spread to lanes 0 and 64 of the pixel words; no GEMM
     tap by tap (M = 96). (A strided one would read every input pixel on the EWP per chunk: it stays direct.)"""
     _, _, executable, _ = _compile("depthwise_96_tail", 1, O5)
-    spans = [s for s in executable.layers if s.unit == "ME"]
-    names = list(dict.fromkeys(s.name for s in spans))
-    gemms = [
-        ins
-        for s in spans
-        if s.name == names[1]
-        for ins in executable.program.me[s.start : s.stop]
-        if isinstance(ins, Gemm)
-    ]
+    gemms = _layer_gemms(executable, 1)
     assert {(g.k, g.m) for g in gemms} == {(128, 128)}
     packs = [ins for ins in executable.program.ewp if isinstance(ins, Pack) and ins.len in (32, 64)]
     assert {(p.src_off, p.len) for p in packs} == {(0, 64), (64, 32)}

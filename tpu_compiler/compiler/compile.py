@@ -72,6 +72,9 @@ def compile_(
     deadline = _search_deadline(parameters)
     keep = parameters.action_graph_data_transfer_optimization
     gathers: dict[tuple[object, ...], list[Instruction]] = {}  # layout moves: the same in every attempt
+    order = [layer for layer in net.layers if layer.name not in views.skipped]
+    split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
+    split = _cut_fewest_branches(order, views, split, parameters.slicer)
     while True:
         lanes = _constant_lanes(cwl, mirror, activation_words)
         ctx = Context(
@@ -88,12 +91,9 @@ def compile_(
             parameters.dependency_resolution_algorithm is DependencyResolutionAlgorithm.PARALLEL,
         )
         ctx.gathers = gathers
-        order = [layer for layer in net.layers if layer.name not in views.skipped]
         for layer in order:
             for name in dict.fromkeys(views.root(n) for n in layer.inputs):
                 ctx.readers.setdefault(name, []).append(layer)
-        split = _sample_major_prefix(order, buffers, net, hw.tpu_parameters.cache_words, parameters.layer_fusion)
-        split = _cut_fewest_branches(order, views, split, parameters.slicer)
         if split and order[split - 1].kind != "layout":  # (a layout layer places its buffers itself)
             ctx.pass_ends = {order[split - 1].name}
         ctx.fusible = epilogue.fusible(order, ctx.readers, _held_outputs(views), split, parameters.layer_fusion)

@@ -40,9 +40,9 @@ class Buffer:
     address here plus ``shift``; addresses elsewhere are always those on ``channel``."""
     shift: int = 0
     group: int = 1
-    """Pixels per word along each row: 1, or ``q`` for a map its producer leaves in pixel groups (a stem's
-    output read by a pixel-group convolution, ``compiler/grouped_maps.py``): each row ``ceil(W / q)`` words,
-    pixel ``q * j + i`` at bytes ``i * C ..`` of word ``j``."""
+    """Pixels per word along each row: 1, or ``q`` for a map its producer leaves in pixel groups (a stem's or a
+    pixel-group convolution's output read by a pixel-group convolution, ``compiler/grouped_maps.py``): each
+    row ``ceil(W / q)`` words, pixel ``q * j + i`` at bytes ``i * C ..`` of word ``j``."""
 
     @property
     def row_words(self) -> int:
@@ -268,7 +268,7 @@ class Context:
     def emit(self, unit: Unit, ins: Instruction, wait: int = -1) -> None:
         if self._deferred is not None and self._meets_deferred(unit, ins):
             self.flush_drain()
-        if unit in (Unit.ME, Unit.EWP):
+        if self.stream_depth >= 0 and unit in (Unit.ME, Unit.EWP):  # (only a bounded stream waits for them)
             self._computing.setdefault((self.stream_pass, self.emitter.layer), len(self.emitter.steps))
         self.emitter.emit(unit, ins, wait=wait)
         if self._deferred is not None and isinstance(ins, LoadWeights):

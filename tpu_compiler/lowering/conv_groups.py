@@ -16,7 +16,7 @@ the spread words are the lookup's output.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,6 +26,7 @@ from pytpu.isa.fields import Limits
 from pytpu.isa.layouts import pack_output_stage, weight_tile_words
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.patterns import walk
+from tpu_compiler.compiler.slicing import Segment
 from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import even_bands, fit_rows
 from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
@@ -142,11 +143,7 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
         drained = 0 if grouped_out and output_kept else rows * plan.groups
         return inputs + g.in_rows(rows) * plan.width + drained + outputs
 
-    row_limit = min(ctx.lim.max_rows, ctx.lim.acc_rows // 2) // plan.groups
-    per_band, copies = fit_rows(g.oh, band_words, arena.free, row_limit, layer.name, "pixel groups", ctx.me_copies)
-    if copies > 1:  # at least spatial_limit bands, so the next layer starts on the first
-        per_band = min(per_band, max(-(-g.oh // ctx.spatial_limit), -(-ctx.lim.array_rows // plan.groups)))
-    bands = even_bands(g.oh, per_band)
+    bands, copies = group_bands(ctx, layer, g, plan, band_words, arena.free)
     per_band = max(len(b) for b in bands)
     slots = [
         (
@@ -213,25 +210,7 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
         if grouped_out:  # drained straight into the kept map, or stored from the drained words
             kept_at = ctx.cached(dest, dest.at(sample, band.start * plan.groups)) if output_kept else None
             grouped = grouped if kept_at is None else kept_at
-        acc = me.next_block()
-        for i, (chunk, addr) in enumerate(zip(group[0].chunks, group[0].addr, strict=True)):
-            k, m = chunk.tile.shape
-            buf = me.loadw(addr, k, m)
-            base = packed + chunk.ky * g.dy * plan.width + chunk.kx
-            xs = Pattern(base, ((rows, g.sy * plan.width), (plan.groups, plan.step)))
-            ctx.emit(Unit.ME, Gemm(buf=buf, x=xs, off=0, k=k, m=m, acc=acc, accumulate=int(i > 0)))
-        n = rows * plan.groups
-        me.pending = Drain(
-            acc=acc, m=plan.q * c_out, params=group[0].params_addr, zo=zo, lo=lo, hi=hi,
-            dst=Pattern.contiguous(grouped, n), off=0,
-        )  # fmt: skip
-        if index + 1 < len(steps):
-            first = group[0].chunks[0].tile
-            me.preload(group[0].addr[0], *first.shape)
-            me.flush()
-        else:  # the layer's last: after the next layer's first LOADW
-            ctx.defer_drain(me.pending)
-            me.pending = None
+        n = gemm_band(ctx, me, group[0], g, plan, (packed, rows, grouped), (zo, lo, hi), index + 1 == len(steps))
         epilogue.look_up(ctx, layer.name, Pattern.contiguous(grouped, n), plan.q * c_out)
         if grouped_out:
             ctx.store(dest, dest.at(sample, band.start * plan.groups), Pattern.contiguous(grouped, n))
@@ -247,6 +226,56 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
         ctx.store(dest, ddr, Pattern.contiguous(out, rows * g.ow))
 
     pipeline(len(steps), copies, load, work)
+
+
+def group_bands(
+    ctx: Context, layer: Layer, g: Geometry, plan: Grouping, band_words: Callable[[int], int], free: int
+) -> tuple[list[Segment], int]:
+    """The row bands of a pixel-group lowering and its band buffers' copies: as many rows as ``free`` words
+    (``band_words`` per band of that many rows) and half the accumulators hold, and with two copies at least
+    ``spatial_limit`` bands, so the next layer starts on the first."""
+    row_limit = min(ctx.lim.max_rows, ctx.lim.acc_rows // 2) // plan.groups
+    per_band, copies = fit_rows(g.oh, band_words, free, row_limit, layer.name, "pixel groups", ctx.me_copies)
+    if copies > 1:
+        per_band = min(per_band, max(-(-g.oh // ctx.spatial_limit), -(-ctx.lim.array_rows // plan.groups)))
+    return even_bands(g.oh, per_band), copies
+
+
+def gemm_band(
+    ctx: Context,
+    me: MeStream,
+    tile: OutTile,
+    g: Geometry,
+    plan: Grouping,
+    band: tuple[int, int, int],
+    stage: tuple[int, int, int],
+    last: bool,
+) -> int:
+    """One band's GEMMs (a kernel row and packed word each) and its DRAIN of ``q`` outputs per accumulator row;
+    ``band``: the packed rows' first word, the band's output rows, where its group words go; ``stage``: the
+    output's zero point and clamp; ``last``: the layer's last band (its DRAIN waits for the next layer's first
+    LOADW), else the next band's first tile is preloaded ahead of the DRAIN.  Returns the group words."""
+    packed, rows, grouped = band
+    acc = me.next_block()
+    for i, (chunk, addr) in enumerate(zip(tile.chunks, tile.addr, strict=True)):
+        k, m = chunk.tile.shape
+        buf = me.loadw(addr, k, m)
+        base = packed + chunk.ky * g.dy * plan.width + chunk.kx
+        xs = Pattern(base, ((rows, g.sy * plan.width), (plan.groups, plan.step)))
+        ctx.emit(Unit.ME, Gemm(buf=buf, x=xs, off=0, k=k, m=m, acc=acc, accumulate=int(i > 0)))
+    n = rows * plan.groups
+    zo, lo, hi = stage
+    me.pending = Drain(
+        acc=acc, m=plan.q * (tile.o1 - tile.o0), params=tile.params_addr, zo=zo, lo=lo, hi=hi,
+        dst=Pattern.contiguous(grouped, n), off=0,
+    )  # fmt: skip
+    if not last:
+        me.preload(tile.addr[0], *tile.chunks[0].tile.shape)
+        me.flush()
+    else:
+        ctx.defer_drain(me.pending)
+        me.pending = None
+    return n
 
 
 def _regroup(

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pytpu.isa import Drain, Gemm, Move, Pack, Pattern, Unit
+from pytpu.isa import Move, Pack, Pattern, Unit
 from tpu_compiler.compiler.context import Buffer, Context
-from tpu_compiler.lowering.bands import even_bands, fit_rows
-from tpu_compiler.lowering.conv_groups import Grouping, candidates, group_tile
+from tpu_compiler.lowering.conv_groups import Grouping, candidates, gemm_band, group_bands, group_tile
 from tpu_compiler.lowering.conv_weights import load_constants, weight_groups
 from tpu_compiler.lowering.me_stream import MeStream
 from tpu_compiler.lowering.streaming import pipeline
@@ -113,11 +112,7 @@ def _lower_chunk(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer, 
     def band_words(rows: int) -> int:
         return g.in_rows(rows) * plan.width + rows * plan.groups
 
-    row_limit = min(ctx.lim.max_rows, ctx.lim.acc_rows // 2) // plan.groups
-    per_band, copies = fit_rows(g.oh, band_words, arena.free, row_limit, layer.name, "pixel groups", ctx.me_copies)
-    if copies > 1:  # at least spatial_limit bands, so the next layer starts on the first
-        per_band = min(per_band, max(-(-g.oh // ctx.spatial_limit), -(-ctx.lim.array_rows // plan.groups)))
-    bands = even_bands(g.oh, per_band)
+    bands, copies = group_bands(ctx, layer, g, plan, band_words, arena.free)
     per_band = max(len(b) for b in bands)
     packed_words, grouped_words = g.in_rows(per_band) * plan.width, per_band * plan.groups
     slots = [
@@ -152,24 +147,7 @@ def _lower_chunk(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer, 
         sample, band = steps[index]
         grouped = slots[index % copies][1]
         rows = len(band)
-        acc = me.next_block()
-        for i, (chunk, addr) in enumerate(zip(group[0].chunks, group[0].addr, strict=True)):
-            k, m = chunk.tile.shape
-            buf = me.loadw(addr, k, m)
-            base = packed + chunk.ky * g.dy * plan.width + chunk.kx
-            xs = Pattern(base, ((rows, g.sy * plan.width), (plan.groups, plan.step)))
-            ctx.emit(Unit.ME, Gemm(buf=buf, x=xs, off=0, k=k, m=m, acc=acc, accumulate=int(i > 0)))
-        n = rows * plan.groups
-        me.pending = Drain(
-            acc=acc, m=plan.q * channels, params=group[0].params_addr, zo=zo, lo=lo, hi=hi,
-            dst=Pattern.contiguous(grouped, n), off=0,
-        )  # fmt: skip
-        if index + 1 < len(steps):
-            me.preload(group[0].addr[0], *group[0].chunks[0].tile.shape)
-            me.flush()
-        else:  # the layer's last: after the next layer's first LOADW
-            ctx.defer_drain(me.pending)
-            me.pending = None
+        gemm_band(ctx, me, group[0], g, plan, (packed, rows, grouped), (zo, lo, hi), index + 1 == len(steps))
         out = ctx.cached(y, y.at(sample, band.start * g.ow * y.wpp))
         assert out is not None
         for i in range(plan.q):  # output i of every group to the chunk's lanes of its pixel
