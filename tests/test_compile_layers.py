@@ -697,6 +697,73 @@ def test_a_concatenation_rescales_its_first_source_straight_from_it(preset: Any)
     assert {ins.dst_off for ins in moves} == {24} and sum(ins.dst.count for ins in moves) == 6 * 7
 
 
+W_DENSE = (_w(1, 1, 8, 40, scale=0.5), _w(3, 3, 40, 16, scale=0.01), _w(1, 1, 56, 8, scale=0.1))
+
+
+def dense_layer(x: tf.Tensor) -> tf.Tensor:
+    """DenseNet's layer: a map and a 3x3 convolution of it concatenated, the map of the larger range (so of the
+    output's scale), then read by a 1x1 convolution."""
+    features = tf.nn.relu(tf.nn.conv2d(x, W_DENSE[0], 1, "VALID"))
+    grown = tf.nn.relu(tf.nn.conv2d(features, W_DENSE[1], 1, "SAME"))
+    return tf.nn.conv2d(tf.concat([features, grown], axis=3), W_DENSE[2], 1, "VALID")
+
+
+def _fallthrough(shared: bool, ewp: bool) -> Any:
+    """O5 with the shared and EWP cache schedules' ``fallthrough_patch`` as given."""
+    shared_schedule, ewp_schedule = O5.shared_cache_schedule_optimizations, O5.ewp_cache_schedule_optimizations
+    return dataclasses.replace(
+        O5,
+        shared_cache_schedule_optimizations=dataclasses.replace(shared_schedule, fallthrough_patch=shared),
+        ewp_cache_schedule_optimizations=dataclasses.replace(ewp_schedule, fallthrough_patch=ewp),
+    )
+
+
+def _concat_instructions(executable: Any) -> list[Any]:
+    return [
+        ins
+        for span in executable.layers
+        if span.unit == "EWP" and "concat" in span.name
+        for ins in executable.program.ewp[span.start : span.stop]
+    ]
+
+
+@pytest.mark.parametrize("fallthrough", [True, False])
+def test_a_concatenation_falls_through_onto_its_first_source_with_fallthrough_patch(fallthrough: bool) -> None:
+    """With the EWP schedule's ``fallthrough_patch`` the concatenation's output takes the words of its first
+    source (kept, of the output's scale, read for the last time, as many words per pixel): those channels are
+    not moved, only the second source's lanes are written (moved and rescaled); without it every lane is."""
+    concat = _concat_instructions(_checked_executable(dense_layer, (9, 11, 8), _fallthrough(False, fallthrough)))
+    moved = sorted({(ins.dst_off, ins.len) for ins in concat if isinstance(ins, Move)})
+    assert moved == ([(40, 16)] if fallthrough else [(0, 40), (40, 16)])
+    assert sum(ins.dst.count for ins in concat if isinstance(ins, Move)) == 9 * 11 * len(moved)
+    assert {(ins.off, ins.len) for ins in concat if isinstance(ins, Rescale)} == {(40, 16)}
+
+
+@pytest.mark.parametrize("fallthrough", [True, False])
+def test_a_convolution_falls_through_to_its_lanes_in_a_concatenation_with_fallthrough_patch(fallthrough: bool) -> None:
+    """With the shared schedule's ``fallthrough_patch`` a convolution whose one-word output only a concatenation
+    reads writes it at the lanes it has there (40-55), in the cache or through DDR: the concatenation rescales it
+    straight from it, one pass with no MOVE; without it the output sits at lanes 0-15 and is moved, then rescaled
+    in place."""
+    executable = _checked_executable(dense_layer, (9, 11, 8), _fallthrough(fallthrough, True))
+    concat = _concat_instructions(executable)
+    rescales = [ins for ins in concat if isinstance(ins, Rescale)]
+    assert {(ins.off, ins.len) for ins in rescales} == {(40, 16)}
+    assert sum(ins.dst.count for ins in rescales) == 9 * 11
+    moves = [ins for ins in concat if isinstance(ins, Move)]
+    if fallthrough:
+        assert not moves and all(ins.a != ins.dst for ins in rescales)
+    else:
+        assert {(ins.src_off, ins.dst_off) for ins in moves} == {(0, 40)} and all(ins.a == ins.dst for ins in rescales)
+    spread = [ins for ins in executable.program.ewp if isinstance(ins, Move) and ins not in moves]  # pixel groups
+    written = {ins.off for ins in executable.program.me if isinstance(ins, Drain) and ins.m == 16}
+    written |= {ins.dst_off for ins in spread if ins.len == 16}
+    assert written == {40 if fallthrough else 0}
+    through_ddr = dataclasses.replace(_fallthrough(fallthrough, True), action_graph_data_transfer_optimization=False)
+    concat = _concat_instructions(_checked_executable(dense_layer, (9, 11, 8), through_ddr))  # stored at its lanes
+    assert any(isinstance(ins, Move) and ins.len == 16 for ins in concat) != fallthrough
+
+
 @pytest.mark.parametrize("preset", [O1, O5], ids=["O1", "O5"])
 def test_a_concatenation_reads_split_halves_from_the_split_map(preset: Any) -> None:
     """C2f's concatenation takes the split halves' lanes from the map the split cuts (lanes 0-15 and 16-31

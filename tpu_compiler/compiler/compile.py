@@ -21,6 +21,7 @@ from pytpu.errors import CompilationError
 from pytpu.executable import DdrSegment, Executable, TensorDescription
 from pytpu.isa import Instruction, LayerSpan, Program, Unit
 from pytpu.params import ModelParameters
+from tpu_compiler.compiler.concat_lanes import plan_concat_lanes
 from tpu_compiler.compiler.context import Buffer, ConstantLane, Context
 from tpu_compiler.compiler.grouped_maps import plan_grouped_maps
 from tpu_compiler.compiler.memory import Constants
@@ -38,7 +39,7 @@ from tpu_compiler.compiler.schedule import resolve
 from tpu_compiler.compiler.slicing import SlicingScheme, check_names
 from tpu_compiler.compiler.views import Views, plan_views
 from tpu_compiler.lowering import RULES, epilogue
-from tpu_compiler.network import Layer, Network
+from tpu_compiler.network import Layer, Network, concat_lanes
 
 ACTIVATION_CHANNEL = 0
 
@@ -68,6 +69,9 @@ def compile_(
     buffers, activation_words = _plan_ddr(
         net, views, cwl, 2 if mirror else 1, hw.tpu_parameters.cache_words // 2, io, grouped
     )
+    if parameters.shared_cache_schedule_optimizations.fallthrough_patch:
+        for name, lane in plan_concat_lanes(net, views, cwl, io).items():
+            buffers[name] = dataclasses.replace(buffers[name], lane=lane)
     excluded: set[str] = set()
     deadline = _search_deadline(parameters)
     keep = parameters.action_graph_data_transfer_optimization
@@ -98,7 +102,8 @@ def compile_(
             ctx.pass_ends = {order[split - 1].name}
         ctx.fusible = epilogue.fusible(order, ctx.readers, _held_outputs(views), split, parameters.layer_fusion)
         if keep:
-            _plan_residency(ctx, order, net, views, excluded, split)
+            fallthrough = parameters.ewp_cache_schedule_optimizations.fallthrough_patch
+            _plan_residency(ctx, order, net, views, excluded, split, fallthrough)
         ctx.plan_stream([(layer.name, layer.inputs) for layer in order])
         try:
             _lower(ctx, order, split)
@@ -294,6 +299,7 @@ def _plan_residency(
     views: Views,
     excluded: set[str],
     split: int,
+    fallthrough: bool = False,
 ) -> None:
     """Which activations stay in the cache from their producer to their last consumer (no DDR round trip).
 
@@ -304,6 +310,8 @@ def _plan_residency(
     word per cycle, instead of four DMA cycles plus the latency), and its producer writes it in place.  A
     tensor made and used only by the first ``split`` layers (run per sample) holds one sample; one made
     there and used after holds the whole batch and is alive from the first of those layers on (every sample's pass).
+    With ``fallthrough`` (the EWP cache schedule's ``fallthrough_patch``) a concatenation's output may take its
+    first source's words (``_concat_in_place``).
     """
     cache_words = ctx.lim.cache_words
     last: dict[str, int] = {}
@@ -328,7 +336,11 @@ def _plan_residency(
             first = 0
         if words > cache_words // 2:
             continue
-        at = _in_place(layer, p, (buffer.sample_words * ctx.batch, words), net, ctx, last, where)
+        size = (buffer.sample_words * ctx.batch, words)
+        if layer.kind == "concat":
+            at = _concat_in_place(layer, p, size, net, ctx, last, where) if fallthrough else None
+        else:
+            at = _in_place(layer, p, size, net, ctx, last, where)
         if at is None:
             alive = [(a, w) for f, e, a, w in placed if f <= q and first <= e]
             starts = [cache_words - words] + [a - words for a, _ in alive]
@@ -376,6 +388,37 @@ def _in_place(
         if (words, period) == size and layer.inputs.count(name) == 1:
             candidates.append(at)
     return max(candidates, default=None)
+
+
+def _concat_in_place(
+    layer: Layer,
+    index: int,
+    size: tuple[int, int],
+    net: Network,
+    ctx: Context,
+    last: dict[str, int],
+    where: dict[str, int],
+) -> int | None:
+    """The cache address of a channel concatenation's first source when the output can take its words: the
+    source is kept, read for the last time here, of the output's quantization, its channels keep their lanes
+    and the output has as many words per pixel (so its other sources only fill lanes after the source's)."""
+    name = layer.inputs[0]
+    buffer, y = ctx.buffers.get(name), ctx.buffers[layer.name]
+    shape, out = net.tensors[name].shape, net.tensors[layer.name].shape
+    if (
+        buffer is None
+        or name not in where
+        or last.get(name) != index
+        or layer.inputs.count(name) != 1
+        or int(layer.get("axis", -1)) % len(out) != len(out) - 1
+        or shape[:-1] != out[:-1]
+        or int(layer.get("mults")[0]) != 0
+        or concat_lanes(layer)[0] not in (None, (0, shape[-1]))
+        or (buffer.wpp, buffer.group) != (y.wpp, y.group)
+    ):
+        return None
+    words, at, period = ctx.resident[buffer.channel, buffer.address]
+    return at if (words, period) == size else None
 
 
 def _plan_ddr(

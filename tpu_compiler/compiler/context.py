@@ -43,6 +43,9 @@ class Buffer:
     """Pixels per word along each row: 1, or ``q`` for a map its producer leaves in pixel groups (a stem's or a
     pixel-group convolution's output read by a pixel-group convolution, ``compiler/grouped_maps.py``): each
     row ``ceil(W / q)`` words, pixel ``q * j + i`` at bytes ``i * C ..`` of word ``j``."""
+    lane: int = 0
+    """Byte of each pixel's word where its channels start: 0, or for a convolution's output of one word read
+    only by a concatenation, the lane the concatenation puts it at (``compiler/concat_lanes.py``)."""
 
     @property
     def row_words(self) -> int:

@@ -52,7 +52,10 @@ class ScheduleOptimization:
 
     configurations: tuple[ScheduleConfiguration, ...] = ()
     round_robin: bool = False
+    """Two copies of the band buffers, used in turn (array layers: the shared schedule's; EWP layers: the EWP's)."""
     fallthrough_patch: bool = False
+    """Tensors fall through to the concatenation that reads them last: the shared schedule's, a convolution's output
+    made at its lanes there; the EWP schedule's, the concatenation's output in its first source's words."""
 
 
 @dataclass(frozen=True)

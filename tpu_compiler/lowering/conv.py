@@ -394,7 +394,7 @@ def _emit_group(
                 lo=lo,
                 hi=hi,
                 dst=Pattern(outbuf + tile.o0 // ctx.cwl, ((n, y.wpp),)),
-                off=tile.o0 % ctx.cwl,
+                off=y.lane + tile.o0 % ctx.cwl,
             )
         if index + 1 < len(steps):  # every step starts with the group's first tile
             me.preload(group[0].addr[0], *group[0].chunks[0].tile.shape)

@@ -222,7 +222,7 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
             count = -(-(g.ow - i) // plan.q)
             dst = Pattern(out + i, ((rows, g.ow), (count, plan.q)))
             src = Pattern(grouped, ((rows, plan.groups), (count, 1)))
-            ctx.emit(Unit.EWP, Move(dst=dst, src=src, src_off=i * c_out, dst_off=0, len=c_out))
+            ctx.emit(Unit.EWP, Move(dst=dst, src=src, src_off=i * c_out, dst_off=dest.lane, len=c_out))
         ctx.store(dest, ddr, Pattern.contiguous(out, rows * g.ow))
 
     pipeline(len(steps), copies, load, work)

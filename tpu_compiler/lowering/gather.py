@@ -28,10 +28,12 @@ class Side:
     at: int
     channels: int
     wpp: int
+    lane: int = 0
 
 
 def _element_words(index: np.ndarray, side: Side, cwl: int) -> tuple[np.ndarray, np.ndarray]:
     pixel, channel = np.divmod(index, side.channels)
+    channel = channel + side.lane
     return side.at + pixel * side.wpp + channel // cwl, channel % cwl
 
 

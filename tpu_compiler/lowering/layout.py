@@ -53,7 +53,8 @@ def lower_concat(ctx: Context, layer: Layer) -> None:
         """A MOVE from source ``i``, its lanes rescaled where that source's scale differs: read from the source
         at once where its lanes stay where they are (the first source), else rescaled in place after it."""
         if int(mults[i]) == 0:
-            return [move]
+            in_place = move.src == move.dst and move.src_off == move.dst_off  # the output took this source's words
+            return [] if in_place else [move]
         same_lanes = move.src_off == move.dst_off
         rescale = Rescale(
             dst=move.dst,
@@ -127,7 +128,7 @@ def gather_layer(
                     if count:
                         ctx.load(s, s.at(sample, a * s.wpp), Pattern.contiguous(at, count))
                     at += count
-                sides.append(Side(start - a * s.wpp, s.tensor.channels, s.wpp))
+                sides.append(Side(start - a * s.wpp, s.tensor.channels, s.wpp, s.lane))
                 regions.append((start, start + count))
             out_at = ctx.cached(y, y.at(sample, p0 * y.wpp)) if out_held else None
             out = Side(at if out_at is None else out_at, c, y.wpp)
