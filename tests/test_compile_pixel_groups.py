@@ -71,6 +71,7 @@ CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, int, int]]] 
     "1x3_rows": (_pointwise_then(lambda y: tf.nn.conv2d(y, _w(1, 3, 32, 32), 1, "SAME"), 32), (30, 41, 8)),
     "depthwise_32": (_pointwise_then(_depthwise(32), 32), (36, 37, 8)),
     "depthwise_144_tail": (_wide_depthwise(144), (20, 23, 8)),
+    "depthwise_144_all_in_groups": (_wide_depthwise(144), (32, 34, 8)),
     "depthwise_192_stride_2_tail": (_wide_depthwise(192, stride=2), (21, 26, 8)),
     "depthwise_296_5x5_tail": (_wide_depthwise(296, k=5), (24, 26, 8)),
     "depthwise_96_tail": (_wide_depthwise(96), (40, 44, 8)),
@@ -178,6 +179,19 @@ def test_a_wide_depthwise_convolution_computes_its_last_channels_in_pixel_groups
     assert sum(g.x.count for g in tail) < 9 * 20 * 23 / 3
     packs = [ins for ins in executable.program.ewp if isinstance(ins, Pack)]
     assert any(p.len == 16 and p.pix == 2 for p in packs)  # the tail lanes of the second word of each pixel
+
+
+def test_a_wide_depthwise_convolution_on_a_larger_map_computes_every_word_in_pixel_groups() -> None:
+    """144 channels on 32 x 34 pixels: a band's GEMMs in pixel groups (8 rows of 17 pairs) outlast their tiles'
+    loads, so the full word goes in two chunks of 64 lanes too, and the last 16 lanes as before: no GEMM reads
+    the pixel words tap by tap, and the array rows are fewer than one word's tap by tap."""
+    _, _, executable, _ = _compile("depthwise_144_all_in_groups", 1, O5)
+    gemms = _layer_gemms(executable, 1)
+    assert sum(g.x.count for g in gemms) < 9 * 32 * 34
+    packs = [ins for ins in executable.program.ewp if isinstance(ins, Pack) and ins.len in (16, 64)]
+    assert {(p.src_off, p.len) for p in packs} == {(0, 64), (64, 64), (0, 16)}
+    spread = [ins for ins in executable.program.ewp if isinstance(ins, Move) and ins.len in (16, 64)]
+    assert {(m.dst_off, m.len) for m in spread} == {(0, 64), (64, 64), (0, 16)}
 
 
 def test_a_96_channel_depthwise_convolution_runs_as_two_chunks_of_pixel_groups() -> None:

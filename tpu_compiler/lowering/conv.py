@@ -173,7 +173,7 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
         raise CompilationError(f"layer {layer.name!r}: no pixel grouping makes {y.group} output pixels per word")
     tail = None if pointwise or skip is not None else plan_tail(ctx, layer, g, x, y)
     if tail is not None and all(t.o1 <= tail[0].first or t.o0 >= tail[0].first for t in tiles):
-        tiles = [t for t in tiles if t.o1 <= tail[0].first]  # the last word in pixel groups, after the others
+        tiles = [t for t in tiles if t.o1 <= tail[0].first]  # the last words in pixel groups, after the others
     else:
         tail = None
     arena = ctx.arena(layer.name)

@@ -1,13 +1,14 @@
-"""The last word of channels of a depthwise convolution, computed in pixel groups (the "tail").
+"""The last words of channels of a depthwise convolution, computed in pixel groups (the "tail").
 
 A depthwise convolution costs its taps times its output pixels in array cycles for every word of channels,
 however few channels the word holds: MobileNetV2's 144-channel maps take a second word per pixel for 16
-channels, and it costs as much as the first; a 96-channel map costs as much as 128.  Where the input and
-output stay in the cache, the channels of a last word that is not full are computed apart in pixel groups
-(``conv_groups``), in chunks of at most half a word (so that two output pixels fit the array's columns): a
-PACK gathers a chunk's lanes of ``p`` input pixels' last words into each GEMM row, ``q`` output pixels share
-an accumulator row, and MOVEs spread them into those lanes of the last word of each output pixel.  The full
-words go the direct way (``conv.lower_conv``), writing only their words.
+channels, and it costs as much as the first; a 96-channel map costs as much as 128; and a full word uses one
+diagonal of each 128x128 tile.  Where the input and output stay in the cache, the channels of the last words
+are computed apart in pixel groups (``conv_groups``), in chunks of at most half a word (so that two output
+pixels fit the array's columns): a PACK gathers a chunk's lanes of ``p`` input pixels' words into each GEMM
+row, ``q`` output pixels share an accumulator row, and MOVEs spread them into those lanes of each output
+pixel's word.  The chunks trade array cycles for the EWP's, so how many words go this way is a cost choice
+(``plan_tail``); the others go the direct way (``conv.lower_conv``), writing only their words.
 """
 
 from __future__ import annotations
@@ -37,36 +38,46 @@ class TailChunk:
 
 def plan_tail(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer) -> list[TailChunk] | None:
     """The tail's chunks, if ``layer`` is a depthwise convolution (one input channel per output channel) of more
-    than half a word of channels whose last word is not full, input and output stay in the cache, and pixel
-    groups cost that word fewer cycles than the direct form's array cycles: their array cycles (a GEMM per
-    band, kernel row and word, each at least its tile's load: small maps stay direct) and the EWP's PACKs
-    and MOVEs (reading every input pixel of a strided convolution: wide strided maps stay direct)."""
+    than half a word of channels, input and output stay in the cache, and computing its last words in pixel
+    groups costs fewer cycles than tap by tap.  Of the tails of 1, 2, .. words (the last word first: it costs
+    as much as a full one tap by tap and less in chunks; a full word only where the chunks' GEMMs outlast
+    their tiles' loads, since shorter ones also wait and fill the array again), the cheapest: array cycles of
+    the words left direct plus the chunks' (a GEMM per band, kernel row and word, each at least its tile's
+    load: small maps stay direct), and the EWP's PACKs and MOVEs (reading every input pixel of a strided
+    convolution: wide strided maps stay direct), beside the array when units overlap, after it when they do
+    not."""
     c, half = y.tensor.channels, min(ctx.lim.array_columns, ctx.cwl) // 2
-    tail = c % ctx.cwl
     if layer.get("dense") or int(layer.get("groups", 1)) != c or x.tensor.channels != c or x.group > 1:
         return None
-    if c <= half or tail == 0 or (ctx.scheme is not None and layer.name in ctx.scheme):
+    if c <= half or (ctx.scheme is not None and layer.name in ctx.scheme):
         return None
     if not (all(ctx.kept_block(x, range(s, s + 1)) for s in g.samples) and ctx.kept_block(y)):
         return None
-    direct = g.kh * g.kw * len(g.samples) * g.oh * g.ow  # the last word tap by tap (samples stacked)
-    halves = [(c - tail, tail)] if tail <= half else [(c - tail, half), (c - tail + half, tail - half)]
-    chunks, array, ewp = [], 0, 0
-    for first, channels in halves:
-        planned = _cheapest(ctx, g, channels)
-        if planned is None:
-            return None
-        chunks.append(TailChunk(first, channels, planned[0]))
-        array, ewp = array + planned[1], ewp + planned[2]
-    # The PACKs and MOVEs run on the EWP: beside the array when units overlap, after it when they do not.
-    cost = max(array, ewp) if ctx.parallel else array + ewp
-    return chunks if cost < direct else None
+    per_word = g.kh * g.kw * len(g.samples) * g.oh * g.ow  # a word tap by tap (samples stacked)
+    words = -(-c // ctx.cwl)
+    best: tuple[float, list[TailChunk]] = (float(words * per_word), [])
+    chunks: list[TailChunk] = []
+    array = ewp = 0
+    for word in reversed(range(words)):
+        first, lanes = word * ctx.cwl, min(ctx.cwl, c - word * ctx.cwl)
+        halves = [(first, lanes)] if lanes <= half else [(first, half), (first + half, lanes - half)]
+        for start, channels in reversed(halves):
+            planned = _cheapest(ctx, g, channels)
+            if planned is None or (lanes == ctx.cwl and not planned[3]):
+                return best[1] or None
+            chunks.insert(0, TailChunk(start, channels, planned[0]))
+            array, ewp = array + planned[1], ewp + planned[2]
+        direct = word * per_word
+        cost = max(direct + array, ewp) if ctx.parallel else direct + array + ewp
+        if cost < best[0]:
+            best = (cost, list(chunks))
+    return best[1] or None
 
 
-def _cheapest(ctx: Context, g: Geometry, channels: int) -> tuple[Grouping, int, int] | None:
-    """The grouping of a depthwise convolution of ``channels`` with the fewest array cycles, its array cycles
-    and its EWP cycles."""
-    best: tuple[Grouping, int, int] | None = None
+def _cheapest(ctx: Context, g: Geometry, channels: int) -> tuple[Grouping, int, int, bool] | None:
+    """The grouping of a depthwise convolution of ``channels`` with the fewest array cycles, its array cycles,
+    its EWP cycles, and whether its GEMMs are longer than their tiles' loads."""
+    best: tuple[Grouping, int, int, bool] | None = None
     for plan in candidates(g, channels, channels, ctx.lim):
         # Every band loads the tile of each (kernel row, word) again: a band's GEMM costs at least its load.
         row_limit = min(ctx.lim.max_rows, ctx.lim.acc_rows // 2) // plan.groups
@@ -79,7 +90,7 @@ def _cheapest(ctx: Context, g: Geometry, channels: int) -> tuple[Grouping, int, 
         fixed = ctx.hw.ewp.overhead_cycles * (1 + plan.q)
         ewp = len(g.samples) * bands * (fixed + pack + per_band * g.ow)
         if best is None or array < best[1]:
-            best = plan, array, ewp
+            best = plan, array, ewp, per_band * plan.groups >= load
     return best
 
 
