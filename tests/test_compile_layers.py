@@ -22,6 +22,7 @@ from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import O1, O5, Segment, TensorAxis
 from tpu_compiler.compiler import compile as compile_module
 from tpu_compiler.compiler.parameters import IntermediateInsertion
+from tpu_compiler.compiler.rewrites import rewrite
 
 HW = TPU_128x128_PARAMS
 RNG = np.random.default_rng(7)
@@ -778,3 +779,22 @@ def test_a_concatenation_reads_split_halves_from_the_split_map(preset: Any) -> N
     looked = [(ins.off, ins.len) for ins in concat if isinstance(ins, Rescale) and ins.a != ins.dst]  # from a source
     lanes = [(ins.src_off, ins.dst_off, ins.len) for ins in concat if isinstance(ins, Move)]
     assert sorted({*lanes, *((off, off, n) for off, n in looked)}) == [(0, 0, 32), (0, 32, 16)]
+
+
+def excite_reshaped(x: tf.Tensor) -> tf.Tensor:
+    """Keras EfficientNet's squeeze-and-excitation as converted from ONNX: the channel means go (1, C) ->
+    (1, C, 1, 1) -> (1, 1, 1, C) before scaling the map."""
+    means = tf.reshape(tf.reshape(tf.reduce_mean(x, axis=[1, 2]), [-1, 8, 1, 1]), [-1, 1, 1, 8])
+    return x * tf.sigmoid(means)
+
+
+@pytest.mark.parametrize("preset", [O1, O5], ids=["O1", "O5"])
+def test_a_reshape_of_a_reshape_is_one_reshape_a_view_of_the_means(preset: Any) -> None:
+    """The two reshapes become one, (1, C) -> (1, 1, 1, C), whose words are the means' (a view): no layout
+    layer moves a byte; exact."""
+    _, model, _ = quantize(excite_reshaped, seeded((2, 6, 7, 8), 0))
+    network, _ = Network.from_quantized_model(model)
+    reshapes = [layer for layer in rewrite(network, HW).layers if layer.get("op") == "Reshape"]
+    assert len([layer for layer in network.layers if layer.get("op") == "Reshape"]) == 2 and len(reshapes) == 1
+    executable = _checked_executable(excite_reshaped, (6, 7, 8), preset)
+    assert not [span for span in executable.layers if span.unit == "EWP" and "Reshape" in span.name]

@@ -16,6 +16,10 @@ become one), and
 * a constant ``Pad`` of the spatial axes before a max pool, filling with a code no larger than any its
   input can hold, joins the pool's ``pads`` when every window still covers an input position: the max
   pool leaves padding out, and a fill that never exceeds a real code never changes a maximum;
+* a ``Reshape`` whose input is another ``Reshape`` read by nothing else reads that one's input (row-major
+  reshapes compose): keras EfficientNet's squeeze-and-excitation vector goes ``(1, C) -> (1, C, 1, 1) ->
+  (1, 1, 1, C)``, a byte per word and back (two MOVEs per channel), where ``(1, C) -> (1, 1, 1, C)`` keeps
+  its words (a view);
 * a concatenation along channels whose input is a channel slice of a map (a layout layer: YOLOv8's C2f
   split halves) reads those channels from the map itself (the concatenation's ``lanes``); the slice
   goes away if the concatenation was its only reader.  Its MOVEs then take the lanes from the map, and a
@@ -189,6 +193,20 @@ def _conv_transposes_as_convs(net: Network) -> list[Layer]:
     return layers
 
 
+def _merge_reshapes(net: Network, second: Layer) -> list[Layer] | None:
+    """A ``Reshape`` of a ``Reshape`` that has no other reader is one reshape of the first's input."""
+    if second.kind != "layout" or second.get("op") != "Reshape" or len(second.inputs) != 1:
+        return None
+    first = net.producer(second.inputs[0])
+    if first is None or first.kind != "layout" or first.get("op") != "Reshape" or len(first.inputs) != 1:
+        return None
+    if first.name in net.outputs or only_consumer(net, first.name) is not second:
+        return None
+    if first.get("out") != second.get("out") or first.get("attrs", {}) != second.get("attrs", {}):
+        return None
+    return replace(net, {first.name: None, second.name: with_(second, inputs=first.inputs)})
+
+
 def _concat_reads_channel_slices(net: Network, concat: Layer) -> list[Layer] | None:
     """A concatenation along channels reads a channel slice of a map (a split half) from the map itself."""
     shape = net.tensors[concat.name].shape if concat.kind == "concat" else ()
@@ -230,6 +248,7 @@ LAYOUT_RULES = (
     _commute_pad_transpose,
     _fold_pad_into_conv,
     _fold_pad_into_max_pool,
+    _merge_reshapes,
     _concat_reads_channel_slices,
 )
 
