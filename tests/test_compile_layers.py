@@ -15,7 +15,7 @@ import tensorflow as tf
 
 from pytpu import TPU_128x128_PARAMS, TpuProgram, model_execute
 from pytpu.errors import CompilationError
-from pytpu.isa import Add, Drain, Gemm, Load, LoadWeights, Move, Pack, Rescale, Store
+from pytpu.isa import Add, Drain, Gemm, Load, LoadWeights, Lut, Move, Pack, Rescale, Store
 from tests.quant_helpers import quantize, run_golden, seeded
 from tests.test_quantize_layers import GRAPHS, channel_shuffle
 from tpu_compiler import Network, compiler
@@ -798,3 +798,30 @@ def test_a_reshape_of_a_reshape_is_one_reshape_a_view_of_the_means(preset: Any) 
     assert len([layer for layer in network.layers if layer.get("op") == "Reshape"]) == 2 and len(reshapes) == 1
     executable = _checked_executable(excite_reshaped, (6, 7, 8), preset)
     assert not [span for span in executable.layers if span.unit == "EWP" and "Reshape" in span.name]
+
+
+W_LOOKUP = (_w(3, 3, 8, 64, scale=0.2), _w(1, 1, 64, 8, scale=0.1))
+
+
+def conv_sigmoid_conv(x: tf.Tensor) -> tf.Tensor:
+    return tf.nn.conv2d(tf.sigmoid(tf.nn.conv2d(x, W_LOOKUP[0], 1, "SAME")), W_LOOKUP[1], 1, "VALID")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_a_lookup_table_loads_through_the_weight_stream_ahead_of_its_layer(stream: bool) -> None:
+    """With the weight stream (O5) a lookup layer's table goes where weights go, so its load waits for nothing
+    of the layers before (in the layer's own buffers it waits until the convolution before, whose band buffers
+    held those words, is done with them); exact either way. Maps through DDR, the lookup a layer of its own."""
+    parameters = dataclasses.replace(O5, layer_fusion=0, action_graph_data_transfer_optimization=False)
+    if not stream:
+        schedule = dataclasses.replace(parameters.shared_cache_schedule_optimizations, configurations=())
+        parameters = dataclasses.replace(parameters, shared_cache_schedule_optimizations=schedule)
+    program = _checked_executable(conv_sigmoid_conv, (24, 64, 8), parameters).program
+    table = next(ins.table for ins in program.ewp if isinstance(ins, Lut))
+    loads = [
+        ins
+        for lane in (program.dtl0, program.dtl1)
+        for ins in lane
+        if isinstance(ins, Load) and ins.cache.base == table and ins.cache.count == 2  # 256 entries
+    ]
+    assert len(loads) == 1 and (not loads[0].deps) == stream

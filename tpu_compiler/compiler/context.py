@@ -310,6 +310,16 @@ class Context:
         self.load_constant_at(at, words)
         return at
 
+    def load_ahead(self, arena: Arena, words: np.ndarray, what: str) -> int:
+        """``load_constant`` through the weight stream when there is one, so the load runs ahead of the layer
+        (a lookup table no longer waits for the layer before to free its arena); for a layer's only
+        constant (the stream places each layer's constants apart only within one call)."""
+        if self.ring is None:
+            return self.load_constant(arena, words, what)
+        at = self.stream_slot(len(words), what)
+        self.load_constant_at(at, words)
+        return at
+
     def load_constant_at(self, at: int, words: np.ndarray) -> None:
         """Put constant words into DDR and emit their load to cache word ``at``, on the constant lane that has
         loaded the fewest words so far (so the lanes stream equal shares whatever the sizes of the loads)."""

@@ -153,7 +153,7 @@ def lower_lut(ctx: Context, layer: Layer) -> None:
     if epilogue.is_fused(ctx, layer.name):  # applied by the layer before to its output bands
         return
     arena = ctx.arena(layer.name)
-    table = ctx.load_constant(arena, pack_lut(layer.arrays["table"], ctx.cwl), "lookup table")
+    table = ctx.load_ahead(arena, pack_lut(layer.arrays["table"], ctx.cwl), "lookup table")
 
     def make(dst: Pattern, srcs: list[Pattern], off: int, length: int) -> Instruction:
         return Lut(dst=dst, a=srcs[0], table=table, off=off, len=length)

@@ -27,7 +27,7 @@ def lower_softmax(ctx: Context, layer: Layer) -> None:
     gwords = -(-group // ctx.cwl)
     last = group - (gwords - 1) * ctx.cwl
     arena = ctx.arena(layer.name)
-    table = ctx.load_constant(arena, pack_table32(layer.arrays["table"], ctx.cwl), "exponential table")
+    table = ctx.load_ahead(arena, pack_table32(layer.arrays["table"], ctx.cwl), "exponential table")
     mult, shift, zo = int(layer.get("mult")), int(layer.get("shift")), y.tensor.zero_point
 
     def softmax(dst: Pattern, src: Pattern) -> Softmax:
