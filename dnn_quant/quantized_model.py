@@ -92,8 +92,9 @@ class QuantizedModel(abc.ABC):  # noqa: B024  (the manual names ABC as its base;
         tensors = dict(inputs)
         for layer in self.layers:
             with tf.name_scope(f"{GOLDEN_SCOPE}/{_scope(layer.name)}"):
-                value = layer.golden([tensors[i] for i in layer.inputs])
-            tensors[layer.name] = _named(value, layer.name) if named else value
+                tensors[layer.name] = layer.golden([tensors[i] for i in layer.inputs])
+        if named:
+            _name({layer.name: tensors[layer.name] for layer in self.layers})
         return tensors
 
     def _build_per_sample(self, placeholders: dict[str, tf.Tensor]) -> None:
@@ -106,8 +107,7 @@ class QuantizedModel(abc.ABC):  # noqa: B024  (the manual names ABC as its base;
 
         signature = tuple(tf.TensorSpec(None, tf.int8) for _ in self.outputs)
         outputs = tf.map_fn(one, tuple(placeholders[n] for n in names), fn_output_signature=signature)
-        for name, value in zip(self.outputs, outputs, strict=True):
-            _named(value, name)
+        _name(dict(zip(self.outputs, outputs, strict=True)))
 
     def rescale(self, data: Mapping[str, np.ndarray], direction: TpuDtype | None = None) -> dict[str, np.ndarray]:
         """Float -> int8 codes or int8 codes -> float, by each tensor's scale and zero point.
@@ -147,13 +147,24 @@ def _scope(name: str) -> str:
     return name.replace(":", "_")
 
 
-def _named(value: tf.Tensor, name: str) -> tf.Tensor:
-    """An identity carrying the float graph's tensor name, so the user's names fetch the golden tensors."""
-    wanted = op_name(name) if name.endswith(":0") else _scope(name)
-    named = tf.identity(value, name=wanted)
-    if named.op.name != wanted:
-        raise QuantizationError(f"cannot name the golden tensor {name!r}: the name is taken by {named.op.name!r}")
-    return named
+def _name(values: Mapping[str, tf.Tensor]) -> None:
+    """Identities carrying the float graph's tensor names, so the user's names fetch the golden tensors: one
+    op per float op, each tensor at its output index (``split:1`` is output 1 of an ``IdentityN`` named
+    ``split``; an output no layer makes holds a zero).  Naming ``split:1`` after another op (``split_1``) would
+    take the name of a float op that may exist too."""
+    ops: dict[str, dict[int, tf.Tensor]] = {}
+    for name, value in values.items():
+        op, _, index = name.lstrip("^").partition(":")
+        ops.setdefault(op, {})[int(index or 0)] = value
+    for op, outputs in ops.items():
+        if list(outputs) == [0]:
+            made = tf.identity(outputs[0], name=op).op.name
+        else:
+            with tf.name_scope(GOLDEN_SCOPE):
+                zero = tf.zeros([], tf.int8)
+            made = tf.identity_n([outputs.get(i, zero) for i in range(max(outputs) + 1)], name=op)[0].op.name
+        if made != op:
+            raise QuantizationError(f"cannot name the golden tensors of {op!r}: the name is taken by {made!r}")
 
 
 class InMemoryQuantizedModel(QuantizedModel):

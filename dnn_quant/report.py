@@ -148,15 +148,13 @@ def layer_report(
 
 
 def _golden_tensor(graph: tf.Graph, name: str) -> str:
-    """The golden graph's tensor for float tensor ``name``: the same name, or for a second or later output of an
-    op (``split:1``), the identity the golden graph names after it (``split_1:0``)."""
-    for candidate in (name, f"{name.replace(':', '_')}:0"):
-        try:
-            graph.get_tensor_by_name(candidate)
-        except (KeyError, ValueError):
-            continue
-        return candidate
-    raise QuantizationError(f"the golden graph has no tensor for the layer output {name!r}")
+    """The golden graph's tensor for float tensor ``name``: the same name (a second or later output of an op,
+    ``split:1``, is that output of the golden graph's identity named after the op)."""
+    try:
+        graph.get_tensor_by_name(name)
+    except (KeyError, ValueError) as error:
+        raise QuantizationError(f"the golden graph has no tensor for the layer output {name!r}") from error
+    return name
 
 
 def _align(reference: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:

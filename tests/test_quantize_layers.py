@@ -162,6 +162,24 @@ def test_every_layer_output_is_int8() -> None:
         assert graph.get_tensor_by_name(layer.name).dtype == tf.int8, layer.name
 
 
+def two_splits(x: tf.Tensor) -> tf.Tensor:
+    """A split whose second output is split again: the float graph has ops ``split`` and ``split_1``."""
+    first, second = tf.split(x, 2, axis=3)
+    inner, outer = tf.split(tf.nn.relu(second), 2, axis=3)
+    return tf.concat([first, outer, inner], axis=3)
+
+
+def test_every_output_of_a_multi_output_op_keeps_its_name() -> None:
+    """``split:1`` is output 1 of the golden graph's ``split`` (not an op named ``split_1``, which the float
+    graph's second split already names): every layer output is fetched by its own name."""
+    _, model, _ = quantize(two_splits, seeded((2, 5, 6, 8), 0))
+    names = [layer.name for layer in model.layers]
+    assert {"split:0", "split:1", "split_1:0", "split_1:1"} <= set(names)
+    codes = model.rescale({"x:0": seeded((1, 5, 6, 8), 1)})["x:0"]
+    first, second, *_ = run_golden(model, {"x:0": codes}, names, batch=1)
+    assert np.array_equal(first, codes[..., :4]) and np.array_equal(second, codes[..., 4:])
+
+
 def test_fused_layers() -> None:
     _, model, _ = quantize(GRAPHS["conv_bn_relu6"], seeded((8, 10, 12, 8), 0))
     kinds = [layer.KIND for layer in model.layers]
