@@ -233,6 +233,11 @@ def _concat_shape(layer: Layer, shapes: list[tuple[int, ...]]) -> tuple[int, ...
     return tuple(out)
 
 
+def concatenates_channels(layer: Layer, shape: tuple[int, ...]) -> bool:
+    """Whether ``layer`` is a concatenation along the channels (the last axis) of its output of ``shape``."""
+    return layer.kind == "concat" and bool(shape) and int(layer.get("axis", -1)) % len(shape) == len(shape) - 1
+
+
 def concat_lanes(layer: Layer) -> list[tuple[int, int] | None]:
     """Per input of a concatenation, the channels it contributes ``(first, count)``, or None for all of them
     (the compiler's rewrites let a concatenation read a channel slice, such as a split half, from its map)."""

@@ -39,7 +39,7 @@ from tpu_compiler.compiler.schedule import resolve
 from tpu_compiler.compiler.slicing import SlicingScheme, check_names
 from tpu_compiler.compiler.views import Views, plan_views
 from tpu_compiler.lowering import RULES, epilogue
-from tpu_compiler.network import Layer, Network, concat_lanes
+from tpu_compiler.network import Layer, Network, concat_lanes, concatenates_channels
 
 ACTIVATION_CHANNEL = 0
 
@@ -379,15 +379,30 @@ def _in_place(
     if layer.kind not in IN_PLACE_KINDS:
         return None
     shape = net.tensors[layer.name].shape
-    candidates = []
-    for name in layer.inputs:
-        buffer = ctx.buffers.get(name)
-        if name not in where or last.get(name) != index or buffer is None or net.tensors[name].shape != shape:
-            continue
-        words, at, period = ctx.resident[buffer.channel, buffer.address]
-        if (words, period) == size and layer.inputs.count(name) == 1:
-            candidates.append(at)
-    return max(candidates, default=None)
+    places = [
+        _last_read_here(layer, name, index, size, ctx, last, where)
+        for name in layer.inputs
+        if net.tensors[name].shape == shape
+    ]
+    return max((at for at in places if at is not None), default=None)
+
+
+def _last_read_here(
+    layer: Layer,
+    name: str,
+    index: int,
+    size: tuple[int, int],
+    ctx: Context,
+    last: dict[str, int],
+    where: dict[str, int],
+) -> int | None:
+    """The cache address of ``layer``'s operand ``name`` if it is kept, ``layer`` (at ``index`` in program order)
+    reads it once and for the last time, and it has ``size`` (its words, words per cache copy)."""
+    buffer = ctx.buffers.get(name)
+    if buffer is None or name not in where or last.get(name) != index or layer.inputs.count(name) != 1:
+        return None
+    words, at, period = ctx.resident[buffer.channel, buffer.address]
+    return at if (words, period) == size else None
 
 
 def _concat_in_place(
@@ -407,18 +422,14 @@ def _concat_in_place(
     shape, out = net.tensors[name].shape, net.tensors[layer.name].shape
     if (
         buffer is None
-        or name not in where
-        or last.get(name) != index
-        or layer.inputs.count(name) != 1
-        or int(layer.get("axis", -1)) % len(out) != len(out) - 1
+        or not concatenates_channels(layer, out)
         or shape[:-1] != out[:-1]
         or int(layer.get("mults")[0]) != 0
         or concat_lanes(layer)[0] not in (None, (0, shape[-1]))
         or (buffer.wpp, buffer.group) != (y.wpp, y.group)
     ):
         return None
-    words, at, period = ctx.resident[buffer.channel, buffer.address]
-    return at if (words, period) == size else None
+    return _last_read_here(layer, name, index, size, ctx, last, where)
 
 
 def _plan_ddr(

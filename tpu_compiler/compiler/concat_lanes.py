@@ -16,7 +16,7 @@ from collections import Counter
 
 from tpu_compiler.compiler.views import Views
 from tpu_compiler.lowering.stem import reads_planar_input
-from tpu_compiler.network import Layer, Network, concat_lanes
+from tpu_compiler.network import Layer, Network, concat_lanes, concatenates_channels
 
 
 def plan_concat_lanes(net: Network, views: Views, cwl: int, io: set[str]) -> dict[str, int]:
@@ -25,19 +25,16 @@ def plan_concat_lanes(net: Network, views: Views, cwl: int, io: set[str]) -> dic
     readers: Counter[str] = Counter()
     for layer in net.layers:
         readers.update({views.root(name) for name in layer.inputs})
-    producers = {layer.name: layer for layer in net.layers}
     lanes: dict[str, int] = {}
     for layer in net.layers:
-        if layer.kind != "concat" or int(layer.get("axis", -1)) % len(net.tensors[layer.name].shape) != (
-            len(net.tensors[layer.name].shape) - 1
-        ):
+        if not concatenates_channels(layer, net.tensors[layer.name].shape):
             continue
         offset = 0
         for i, (name, taken) in enumerate(zip(layer.inputs, concat_lanes(layer), strict=True)):
             channels = net.tensors[name].channels if taken is None else taken[1]
             lane = offset % cwl
             offset += channels
-            producer = producers.get(name)
+            producer = net.producer(name)
             if (
                 taken is None
                 and lane > 0

@@ -313,7 +313,7 @@ class Context:
     def load_ahead(self, arena: Arena, words: np.ndarray, what: str) -> int:
         """``load_constant`` through the weight stream when there is one, so the load runs ahead of the layer
         (a lookup table no longer waits for the layer before to free its arena); for a layer's only
-        constant (the stream places each layer's constants apart only within one call)."""
+        constant block (the stream places each layer's constants apart only within one call)."""
         if self.ring is None:
             return self.load_constant(arena, words, what)
         at = self.stream_slot(len(words), what)

@@ -58,7 +58,7 @@ from tpu_compiler.compiler.graph_edit import (
 from tpu_compiler.compiler.lookups import LOOKUP_RULES
 from tpu_compiler.lowering.layout import layout_map
 from tpu_compiler.lowering.stem import PLANAR_INPUT, plan_stem, stem_geometry
-from tpu_compiler.network import Layer, Network, concat_lanes
+from tpu_compiler.network import Layer, Network, concat_lanes, concatenates_channels
 
 
 def rewrite(network: Network, hw: ModelParameters) -> Network:
@@ -209,8 +209,7 @@ def _merge_reshapes(net: Network, second: Layer) -> list[Layer] | None:
 
 def _concat_reads_channel_slices(net: Network, concat: Layer) -> list[Layer] | None:
     """A concatenation along channels reads a channel slice of a map (a split half) from the map itself."""
-    shape = net.tensors[concat.name].shape if concat.kind == "concat" else ()
-    if not shape or int(concat.get("axis", -1)) % len(shape) != len(shape) - 1:
+    if not concatenates_channels(concat, net.tensors[concat.name].shape):
         return None
     lanes = concat_lanes(concat)
     for i, name in enumerate(concat.inputs):

@@ -553,11 +553,7 @@ def _load_constants(ctx: Context, layer: Layer, plan: StemPlan, arena: Arena) ->
         np.tile(layer.arrays["bias"], q), np.tile(layer.arrays["mult"], q), np.tile(layer.arrays["shift"], q), ctx.cwl
     )
     words = np.concatenate([pack_weight_tile(t, ctx.cwl) for t in tiles] + [params])
-    if ctx.ring is None:
-        at = ctx.load_constant(arena, words, "stem tiles")
-    else:  # through the weight stream, as every convolution's weights (they load ahead of the layer)
-        at = ctx.stream_slot(len(words), "stem tiles")
-        ctx.load_constant_at(at, words)
+    at = ctx.load_ahead(arena, words, "stem tiles")  # through the weight stream, as every convolution's weights
     addrs = []
     for tile in tiles:
         addrs.append(at)
