@@ -16,12 +16,13 @@ import tensorflow as tf
 from pytpu import TPU_128x128_PARAMS, TpuProgram, model_execute
 from pytpu.errors import CompilationError
 from pytpu.isa import Add, Drain, Gemm, Load, LoadWeights, Lut, Move, Pack, Rescale, Store
+from pytpu.sim import Simulator
 from tests.quant_helpers import quantize, run_golden, seeded
 from tests.test_quantize_layers import GRAPHS, channel_shuffle
 from tpu_compiler import Network, compiler
 from tpu_compiler.compiler import O1, O5, Segment, TensorAxis
 from tpu_compiler.compiler import compile as compile_module
-from tpu_compiler.compiler.parameters import IntermediateInsertion
+from tpu_compiler.compiler.parameters import DependencyResolutionAlgorithm, IntermediateInsertion
 from tpu_compiler.compiler.rewrites import rewrite
 
 HW = TPU_128x128_PARAMS
@@ -322,6 +323,40 @@ def test_intermediate_insertion_depth_bounds_how_far_the_weight_stream_loads_ahe
     for depth in (0, -2):
         with pytest.raises(CompilationError, match=r"IntermediateInsertion\.depth"):
             compiler.compile_(HW, network, _stream_depth(depth))
+
+
+def test_sequential_runs_layers_one_after_another_and_overlaps_units_within_each() -> None:
+    """``SEQUENTIAL`` dependency resolution (O1): no instruction of a layer starts before every instruction of
+    the layers before it is done, so no weights load ahead; within a layer the units still overlap (a 512-channel
+    layer's first GEMMs run while its later weight tiles load). ``PARALLEL`` lets the next layers' weights load
+    during a layer's work, so layers overlap and the program is faster. Both exact."""
+    _, model, _ = quantize(work_then_weights, seeded((2, 64, 64, 64), 0))
+    codes = model.rescale({"x:0": seeded((1, 64, 64, 64), 3)})["x:0"]
+    network, _ = Network.from_quantized_model(model)
+    times = {}
+    for algorithm in DependencyResolutionAlgorithm:
+        parameters = dataclasses.replace(O1, dependency_resolution_algorithm=algorithm)
+        out, result = _run(model, codes, parameters)
+        assert np.array_equal(out, _golden(model, codes))
+        times[algorithm] = result.execution_time_us
+        executable = compiler.compile_(HW, network, parameters)[0]
+        timeline = Simulator(HW).time(executable.program)
+        spans = sorted(timeline.layer_times(executable.layers).values(), key=lambda t: t.start_us)
+        apart = [later.start_us >= earlier.end_us for earlier, later in itertools.pairwise(spans)]
+        assert all(apart) == (algorithm is DependencyResolutionAlgorithm.SEQUENTIAL), apart
+        layer_of = {(s.unit, i): s.name for s in executable.layers for i in range(s.start, s.stop)}
+        first_gemm: dict[str, int] = {}
+        last_load: dict[str, int] = {}
+        for e in timeline.events:
+            name = layer_of[(e.unit.name, e.index)]
+            if e.queue == "ME.array":
+                first_gemm[name] = min(first_gemm.get(name, e.start), e.start)
+            elif e.queue in ("DTL0", "DTL1"):
+                last_load[name] = max(last_load.get(name, e.end), e.end)
+        overlapped = [name for name, start in first_gemm.items() if start < last_load.get(name, -1)]
+        if algorithm is DependencyResolutionAlgorithm.SEQUENTIAL:  # (PARALLEL: loaded during earlier layers)
+            assert len(overlapped) >= 5, overlapped  # the 512-channel layers
+    assert times[DependencyResolutionAlgorithm.PARALLEL] < 0.9 * times[DependencyResolutionAlgorithm.SEQUENTIAL]
 
 
 W_SE = (_w(3, 3, 8, 32, scale=0.2), _w(32, 8), _w(8, 32))

@@ -243,7 +243,8 @@ def _streams_weights(parameters: CompileParameters) -> bool:
     """Whether convolution weights stream through the cache below the layers' own buffers (see Context.ring).
 
     An ``IntermediateInsertion`` cache schedule reserves that space ahead for preloading; it only pays when
-    loads may overlap computation (``PARALLEL``): sequential units would just lose the cache it takes.
+    later layers' loads may overlap a layer's computation (``PARALLEL``); under ``SEQUENTIAL`` no load of a layer
+    starts before the layer before it is done, so the stream would only take cache from the bands.
     """
     if parameters.dependency_resolution_algorithm is not DependencyResolutionAlgorithm.PARALLEL:
         return False

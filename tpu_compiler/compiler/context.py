@@ -119,9 +119,10 @@ class Context:
         """The slicer's ``spatial_limit``: the pieces a convolution or element-wise layer with doubled buffers is
         cut into at least, so the next layer starts on the first and loads and stores pipeline."""
         """Copies of the band buffers of array (ME) layers and of EWP layers: 2 (round robin) lets the DMA fill
-        one while a unit works on the other; 1 gives the band all the room (which is all SEQUENTIAL can use)."""
+        one while a unit works on the other; 1 gives the band all the room."""
         self.parallel = parallel
-        """Whether units overlap (``PARALLEL``): a lowering may then trade array work for EWP work."""
+        """Whether layers overlap (``PARALLEL``); under ``SEQUENTIAL`` each layer starts once the one before
+        is done (units overlap only within a layer), so nothing of a layer is deferred into the next."""
         self.stream_depth = stream_depth
         """How many weight-loading layers ahead of the one computing the stream may load (``IntermediateInsertion``'s
         depth; -1: as far as the cache allows)."""
@@ -280,8 +281,12 @@ class Context:
     def defer_drain(self, drain: Drain) -> None:
         """Emit a layer's last ``drain`` after the next layer's first LOADW (the ME issues in order and a DRAIN
         waits for the array to be free: a LOADW behind it leaves the array idle while the tile loads), or
-        before anything that touches the words it reads or writes, whichever comes first."""
+        before anything that touches the words it reads or writes, whichever comes first.  Under
+        ``SEQUENTIAL`` it is emitted at once: the next layer waits for it anyway."""
         self.flush_drain()
+        if not self.parallel:
+            self.emitter.emit(Unit.ME, drain)
+            return
         reads, writes = ACCESS[Drain](drain, self.lim)
         touched = np.zeros(self.lim.cache_words, dtype=bool)
         touched[reads] = touched[writes] = True

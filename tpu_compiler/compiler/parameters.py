@@ -10,9 +10,11 @@ class DependencyResolutionAlgorithm(Enum):
     """How instructions of different units are ordered."""
 
     SEQUENTIAL = 1
-    """Every instruction waits for the latest instruction of every other unit: units never overlap."""
+    """Layers run one after the other: every instruction of a layer waits for every instruction of the layers
+    before it (no weights load ahead), while within a layer only data hazards order the units."""
     PARALLEL = 2
-    """Only true dependencies (data hazards on cache and DDR words) order instructions."""
+    """Only true dependencies (data hazards on cache and DDR words) order instructions, so layers overlap too
+    (the next layers' weights load while the array computes this one)."""
 
 
 class BalancingMode(Enum):

@@ -8,10 +8,14 @@ dependencies yet.  ``resolve`` then adds them, following ``DependencyResolutionA
   units and the last writers on other queues.  Queues that complete in order before the next instruction
   starts (the EWP, each ME queue) need no dependency on themselves; DMA lanes do (their transfers land
   after the next one starts).
-* SEQUENTIAL adds a dependency on the latest instruction of every queue of every other unit, so units
-  never overlap: each layer runs its DMA, ME and EWP phases one after the other.
+* SEQUENTIAL also makes the first instruction of each layer (of each run of steps with one layer tag) and
+  every one after it wait for everything emitted before that layer, on every queue: layers run one after
+  the other, never overlapping (nothing of the next layer, not even its weight loads, starts before the
+  layer is done), while within a layer its units overlap where the buffers allow (a weight tile's GEMMs
+  while the next tile loads).
 
-PARALLEL keeps only the true dependencies, so units overlap wherever the buffers allow.
+PARALLEL keeps only the true dependencies, so units overlap wherever the buffers allow, across layers too
+(the next layers' weights load while the array computes this one).
 """
 
 from __future__ import annotations
@@ -131,7 +135,11 @@ def resolve(
     placed: dict[Unit, list[Instruction | None]] = {unit: [None] * len(p) for unit, p in orders.items()}
     none = np.full(len(QUEUES), -1, dtype=np.int64)
     where: list[tuple[int, int]] = []  # per step: its queue and its position in its unit's stream
+    barrier = none.copy()  # SEQUENTIAL: per queue, the last instruction of the layers before this one
+    layer = None
     for step in steps:
+        if sequential and step.layer != layer:
+            layer, barrier = step.layer, latest.copy()
         ins = step.ins
         q = _Q[queue_of(step.unit, ins)]
         order = orders.get(step.unit)
@@ -150,9 +158,7 @@ def resolve(
             d_reads, d_writes = (words, words[:0]) if isinstance(ins, Load) else (words[:0], words)
             _conflicts(need, d_reads, d_writes, ddr.writer, ddr.reader, step.unit)
         if sequential:
-            for other in range(len(QUEUES)):
-                if _QUEUE_UNIT[other] != step.unit:
-                    need[other] = max(need[other], latest[other])
+            need = np.maximum(need, barrier)
         if step.unit in touched:
             after[step.unit].append(_after(own, touched[step.unit], (np.concatenate((reads, writes)), words)))
         if order is not None:

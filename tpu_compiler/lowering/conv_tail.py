@@ -44,8 +44,8 @@ def plan_tail(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer) -> 
     their tiles' loads, since shorter ones also wait and fill the array again), the cheapest: array cycles of
     the words left direct plus the chunks' (a GEMM per band, kernel row and word, each at least its tile's
     load: small maps stay direct), and the EWP's PACKs and MOVEs (reading every input pixel of a strided
-    convolution: wide strided maps stay direct), beside the array when units overlap, after it when they do
-    not."""
+    convolution: wide strided maps stay direct), beside the array (units overlap within a layer under both
+    dependency resolutions)."""
     c, half = y.tensor.channels, min(ctx.lim.array_columns, ctx.cwl) // 2
     if layer.get("dense") or int(layer.get("groups", 1)) != c or x.tensor.channels != c or x.group > 1:
         return None
@@ -68,7 +68,7 @@ def plan_tail(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer) -> 
             chunks.insert(0, TailChunk(start, channels, planned[0]))
             array, ewp = array + planned[1], ewp + planned[2]
         direct = word * per_word
-        cost = max(direct + array, ewp) if ctx.parallel else direct + array + ewp
+        cost = max(direct + array, ewp)
         if cost < best[0]:
             best = (cost, list(chunks))
     return best[1] or None

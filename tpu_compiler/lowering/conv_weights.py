@@ -108,14 +108,14 @@ def load_constants(ctx: Context, arena: Arena, group: list[OutTile]) -> None:
     data = [np.concatenate([words[i] for i in piece]) for piece in pieces]
     if ctx.ring is None:
         places = [
-            ctx.load_constant(arena, d, f"weights of output channels {blocks[p[0]][0].o0}..{blocks[p[0]][0].o1 - 1}")
+            arena.alloc(len(d), f"weights of output channels {blocks[p[0]][0].o0}..{blocks[p[0]][0].o1 - 1}")
             for p, d in zip(pieces, data, strict=True)
         ]
     else:
         places = _stream_places(ctx, [len(d) for d in data])
-        for at, d in zip(places, data, strict=True):
-            for w0 in range(0, len(d), LOAD_WORDS):
-                ctx.load_constant_at(at + w0, d[w0 : w0 + LOAD_WORDS])
+    for at, d in zip(places, data, strict=True):
+        for w0 in range(0, len(d), LOAD_WORDS):
+            ctx.load_constant_at(at + w0, d[w0 : w0 + LOAD_WORDS])
     for tile in group:
         tile.addr = [0] * len(tile.chunks)
     for piece, at in zip(pieces, places, strict=True):
