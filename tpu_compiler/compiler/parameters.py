@@ -39,7 +39,11 @@ class IntermediateInsertion:
 
 @dataclass(frozen=True)
 class BiasScaleNegativeScaleAggressiveGrouping:
-    """Cache schedule search: group output-stage parameter blocks of consecutive layers into shared banks."""
+    """Cache schedule: let constant blocks (biases, scales, negative scales) share banks with other tensors.
+
+    Accepted and checked like the other configurations (its ``time_limit_seconds`` bounds the cache schedule
+    search too); it adds no pass of its own: this compiler allocates the cache by the word, not by the bank,
+    so every block already shares banks with whatever lies beside it, at O1 as at O5."""
 
     depth: int = 0
     time_limit_seconds: float = -1
