@@ -76,11 +76,9 @@ CASES: dict[str, tuple[Callable[[tf.Tensor], tf.Tensor], tuple[int, int, int]]] 
     "depthwise_296_5x5_tail": (_wide_depthwise(296, k=5), (24, 26, 8)),
     "depthwise_96_tail": (_wide_depthwise(96), (40, 44, 8)),
     "depthwise_224_tail": (_wide_depthwise(224), (60, 64, 8)),
-    "3x3_16_to_32_lookup": (
+    "3x3_16_to_32_lookup": (  # (read by a max pool: a word per pixel)
         _pointwise_then(
-            lambda y: tf.nn.conv2d(
-                tf.sigmoid(tf.nn.conv2d(y, _w(3, 3, 16, 32), 1, "SAME")), _w(1, 1, 32, 8), 1, "SAME"
-            ),
+            lambda y: tf.nn.max_pool2d(tf.sigmoid(tf.nn.conv2d(y, _w(3, 3, 16, 32), 1, "SAME")), 2, 2, "VALID"),
             16,
         ),
         (30, 33, 8),
@@ -242,14 +240,16 @@ def test_a_pixel_group_convolution_leaves_its_map_in_groups_for_the_next(
     """A convolution lowered in pixel groups whose output (after its lookup) only another pixel-group
     convolution reads leaves it as the words it drains, ``q`` pixels each: no spreading MOVEs, and the reader
     builds its packed rows from them with MOVEs instead of PACKs (fewer PACKs and MOVEs than the same network
-    with that map a word per pixel). Exact at batch 1 and 3; with every map through DDR the map stores
-    ``ceil(W / q)`` words per row instead of ``W``."""
+    with that map a word per pixel). The second's output, read by a 1x1 convolution, stays in groups too.
+    Exact at batch 1 and 3; with every map through DDR each grouped map stores ``ceil(W / q)`` words per row
+    instead of ``W``."""
     build, shape, q = CHAINS[name]
     _, model, _ = quantize(build, seeded((2, *shape), 0))
     network = rewrite(Network.from_quantized_model(model)[0], HW)
     grouped = plan_grouped_maps(network, plan_views(network, HW.tpu_parameters.cache_word_length), HW, None, set())
     convs = [layer for layer in network.layers if layer.kind == "conv"]
-    assert set(grouped.values()) == {q} and convs[1].name in grouped and convs[2].name not in grouped
+    # both 3x3 outputs in groups: the second's for the last 1x1, which reads them a pixel slot at a time
+    assert set(grouped.values()) == {q} and {convs[1].name, convs[2].name} <= set(grouped)
     through_ddr = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)
     parameters = {"O1": O1, "O5": O5}.get(preset, through_ddr)
     for batch in (1, 3):
@@ -265,8 +265,8 @@ def test_a_pixel_group_convolution_leaves_its_map_in_groups_for_the_next(
     moved = [sum(i.dst.count for i in e.program.ewp if isinstance(i, Move)) for e in (executable, spread)]
     assert moved[0] < moved[1]  # no spreading of the first 3x3's output
     if preset == "through_ddr":
-        _, oh, ow, _ = network.tensors[convs[1].name].shape
-        assert _stored(spread) - _stored(executable) == 3 * oh * (ow - -(-ow // q))
+        shapes = [network.tensors[conv.name].shape for conv in convs[1:3]]
+        assert _stored(spread) - _stored(executable) == sum(3 * oh * (ow - -(-ow // q)) for _, oh, ow, _ in shapes)
 
 
 def _compile_model(model: Any, batch: int, parameters: Any) -> tuple[Any, Any, Any]:
@@ -274,3 +274,64 @@ def _compile_model(model: Any, batch: int, parameters: Any) -> tuple[Any, Any, A
     network.set_batch(batch)
     executable, descriptions = compiler.compile_(HW, network, parameters)
     return executable, descriptions, renaming
+
+
+def _inverted_residual(c: int, mid: int, wide: int) -> Any:
+    """MobileNetV2's first blocks: 1x1 to ``c``, a 3x3 depthwise (in pixel groups), a 1x1 projection to ``mid``
+    channels, the next block's 1x1 expansion to ``wide``, 1x1 to 8."""
+    first, dw = _w(1, 1, 8, c, scale=0.3), _w(3, 3, c, 1, scale=0.3)
+    project, expand, last = _w(1, 1, c, mid, scale=0.2), _w(1, 1, mid, wide, scale=0.3), _w(1, 1, wide, 8)
+
+    def build(x: tf.Tensor) -> tf.Tensor:
+        y = tf.nn.relu(tf.nn.conv2d(x, first, 1, "VALID"))
+        y = tf.nn.relu6(tf.nn.depthwise_conv2d(y, dw, [1, 1, 1, 1], "SAME"))
+        y = tf.nn.conv2d(y, project, 1, "VALID")
+        y = tf.nn.relu6(tf.nn.conv2d(y, expand, 1, "VALID"))
+        return tf.nn.conv2d(y, last, 1, "VALID")
+
+    return build
+
+
+POINTWISE: dict[str, tuple[Any, tuple[int, int, int], int]] = {
+    # (graph, one sample's input shape, pixels per word of the depthwise and projection outputs)
+    "32_16_96_odd_width": (_inverted_residual(32, 16, 96), (21, 30, 8), 4),
+    "24_24_144_two_words": (_inverted_residual(24, 24, 144), (18, 17, 8), 5),
+}
+
+
+@pytest.mark.parametrize("preset", ["O1", "O5", "through_ddr"])
+@pytest.mark.parametrize("name", sorted(POINTWISE))
+def test_1x1_convolutions_read_a_map_left_in_pixel_groups_as_it_is(
+    monkeypatch: pytest.MonkeyPatch, name: str, preset: str
+) -> None:
+    """A depthwise convolution's output read only by a 1x1 projection stays in pixel groups; the projection
+    reads those words as they are (``p = q``, a block-diagonal tile, no PACK or MOVE) and leaves its own output
+    in the same groups for the 1x1 expansion, which reads one pixel slot at a time (its GEMMs' lane offsets
+    step by the projection's channels) and writes a word (or two) per pixel (lowering/conv_ungroup.py).
+    Against the same network with every map a word per pixel: fewer array rows, fewer MOVEd words, and
+    through DDR fewer stored words. Exact at batch 1 and 3, widths not a multiple of the pixels per word."""
+    build, shape, q = POINTWISE[name]
+    _, model, _ = quantize(build, seeded((2, *shape), 0))
+    network = rewrite(Network.from_quantized_model(model)[0], HW)
+    grouped = plan_grouped_maps(network, plan_views(network, HW.tpu_parameters.cache_word_length), HW, None, set())
+    convs = [layer for layer in network.layers if layer.kind == "conv"]
+    assert set(grouped.values()) == {q}
+    assert {convs[1].name, convs[2].name} <= set(grouped) and convs[3].name not in grouped
+    through_ddr = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)
+    parameters = {"O1": O1, "O5": O5}.get(preset, through_ddr)
+    for batch in (1, 3):
+        codes = model.rescale({"x:0": seeded((batch, *shape), 5)})["x:0"]
+        compiled = _compile_model(model, batch, parameters)
+        result = model_execute(compiled[0], compiled[1], {compiled[2]["x:0"]: codes})
+        assert np.array_equal(result.output_codes[compiled[2]["y:0"]], _golden(model, codes))
+    executable = compiled[0]
+    mid = network.tensors[convs[2].name].channels
+    assert {g.off for g in _layer_gemms(executable, 3)} == {j * mid for j in range(q)}
+    monkeypatch.setattr(compile_module, "plan_grouped_maps", lambda *args: {})
+    spread = _compile_model(model, 3, parameters)[0]  # the same network with every map a word per pixel
+    rows = [sum(i.x.count for i in e.program.me if isinstance(i, Gemm)) for e in (executable, spread)]
+    assert rows[0] < rows[1]  # the projection: a GEMM row per q pixels
+    moved = [sum(i.dst.count for i in e.program.ewp if isinstance(i, Move)) for e in (executable, spread)]
+    assert moved[0] < moved[1]  # no spreading of the depthwise output
+    if preset == "through_ddr":
+        assert _stored(executable) < _stored(spread)

@@ -10,7 +10,11 @@ map: 3,200 words instead of 25,600, so it stays in the cache), the stem skips it
 lookup looks up ``q`` pixels per word, and the convolution builds its packed rows with two lane-shifting
 MOVEs per row of words.  A convolution lowered in pixel groups (``q`` outputs per accumulator row) whose only
 reader is another such convolution does the same: it drains its groups into the map and skips its spreading
-MOVEs (YOLOv8n's C2f bottlenecks, between their two 3x3 convolutions).
+MOVEs (YOLOv8n's C2f bottlenecks, between their two 3x3 convolutions).  A 1x1 convolution (stride 1, no
+padding) reads such a map as it is: in pixel groups with ``p = q`` (its output left in the same groups when
+its reader reads them), or, with a wider output, a pixel slot at a time (``lowering/conv_ungroup.py``), so
+a map that only a 1x1 convolution reads is left in groups too (MobileNetV2's depthwise outputs and
+projections, ResNet-50's stage-1 3x3 outputs).
 """
 
 from __future__ import annotations
@@ -46,6 +50,9 @@ def plan_grouped_maps(
         stem = reads_planar_input(layer)
         if layer.name in views.skipped or not (stem or _plain_conv(layer)):
             continue
+        p = out.get(views.root(layer.inputs[0]), 1)
+        if _pointwise(layer) and p == 1:  # a 1x1 convolution makes groups only from groups
+            continue
         chain = [layer.name]
         reader = _only_reader(chain[-1], readers)
         if reader is not None and reader.kind == "lut":
@@ -54,10 +61,7 @@ def plan_grouped_maps(
         if reader is None or io.intersection(chain) or (scheme is not None and {layer.name, reader.name} & set(scheme)):
             continue
         pixels = _groupable(reader, net, hw)
-        if stem:
-            q = _stem_pixels(layer, net, hw, pixels)
-        else:
-            q = _conv_pixels(layer, net, hw, pixels, out.get(views.root(layer.inputs[0]), 1))
+        q = _stem_pixels(layer, net, hw, pixels) if stem else _conv_pixels(layer, net, hw, pixels, p)
         if q > 1:
             out.update(dict.fromkeys(chain, q))
     return out
@@ -68,7 +72,7 @@ def _conv_pixels(layer: Layer, net: Network, hw: ModelParameters, pixels: Collec
     input ``p`` pixels per word if grouped) with the fewest array rows (1: none)."""
     x, y = net.tensors[layer.inputs[0]], net.tensors[layer.name]
     every = candidates(_geometry(layer, net), x.channels, y.channels, limits_of(hw), p if p > 1 else None)
-    plans = [plan for plan in every if plan.q in pixels]
+    plans = [plan for plan in every if plan.q in pixels and (plan.q == p or not _pointwise(layer))]
     return min(plans, key=lambda plan: (plan.words / plan.q, -plan.q)).q if plans else 1
 
 
@@ -95,16 +99,25 @@ def _groupable(layer: Layer, net: Network, hw: ModelParameters) -> set[int]:
     if not _plain_conv(layer):
         return set()
     x, y = net.tensors[layer.inputs[0]], net.tensors[layer.name]
-    return {plan.p for plan in candidates(_geometry(layer, net), x.channels, y.channels, limits_of(hw)) if plan.p > 1}
+    lim = limits_of(hw)
+    if _pointwise(layer):  # in pixel groups (p = q) or, if its output is wider, a slot at a time (conv_ungroup)
+        return set(range(2, min(min(lim.array_rows, lim.cwl) // x.channels, x.shape[2]) + 1))
+    return {plan.p for plan in candidates(_geometry(layer, net), x.channels, y.channels, lim) if plan.p > 1}
 
 
 def _plain_conv(layer: Layer) -> bool:
     """Whether ``layer`` is a convolution that may be lowered in pixel groups (depthwise and grouped ones too:
-    their tiles are block-diagonal): not dense, not a stem, not 1x1 (1x1 convolutions read pixels as a list of
-    rows, or subsampled)."""
+    their tiles are block-diagonal): not dense, not a stem, and not 1x1 unless of stride 1 and unpadded (other
+    1x1 convolutions read pixels subsampled; a plain one reads a map left in groups as it is, ``p = q``)."""
     if layer.kind != "conv" or layer.get("dense") or reads_planar_input(layer):
         return False
-    return tuple(np.shape(layer.arrays["weights"])[:2]) != (1, 1)
+    return tuple(np.shape(layer.arrays["weights"])[:2]) != (1, 1) or _pointwise(layer)
+
+
+def _pointwise(layer: Layer) -> bool:
+    """A 1x1 convolution of stride 1 without padding."""
+    one = tuple(np.shape(layer.arrays["weights"])[:2]) == (1, 1)
+    return one and list(layer.get("strides", [1, 1])) == [1, 1] and not any(layer.get("pads", [0] * 4))
 
 
 def _geometry(layer: Layer, net: Network) -> Geometry:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -30,6 +31,7 @@ from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows, pipelined_rows
 from tpu_compiler.lowering.conv_groups import lower_grouped, plan_grouping
 from tpu_compiler.lowering.conv_tail import lower_tail, plan_tail
+from tpu_compiler.lowering.conv_ungroup import lower_ungroup
 from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
 from tpu_compiler.lowering.me_stream import MeStream
 from tpu_compiler.lowering.streaming import pipeline
@@ -156,6 +158,16 @@ def _subsampled(ctx: Context, layer: Layer, g: Geometry, x: Buffer) -> tuple[int
 def lower_conv(ctx: Context, layer: Layer) -> None:
     x, y = ctx.buffers[layer.inputs[0]], ctx.buffers[layer.name]
     pointwise = _is_pointwise(ctx, layer)
+    if pointwise and x.group > 1 and not layer.get("dense"):  # a 1x1 convolution of a map in pixel groups
+        g = _geometry(ctx, layer, x, y, False)
+        # Its output left in groups too: in pixel groups, p = q. Else a slot at a time: as many array rows as
+        # pixel groups spreading their outputs, without the EWP's spreading MOVEs.
+        grouping = plan_grouping(ctx, layer, g, x, y, math.inf) if y.group > 1 else None
+        if grouping is not None:
+            lower_grouped(ctx, layer, g, x, y, grouping)
+        else:
+            lower_ungroup(ctx, layer, x, y)
+        return
     g = _geometry(ctx, layer, x, y, pointwise)
     skip = _subsampled(ctx, layer, g, x)
     if skip is not None:  # a strided 1x1 convolution of a map in DDR: load only the pixels it reads

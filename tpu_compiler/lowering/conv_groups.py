@@ -91,8 +91,8 @@ def plan_grouping(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
     ddr_rate = ctx.hw.ddr.bytes_per_cycle * len(ctx.constant_lanes)
     best, best_cost = None, math.inf if x.group > 1 or y.group > 1 else direct_cost
     for plan in candidates(g, c_in, c_out, ctx.lim, x.group if x.group > 1 else None):
-        if y.group > 1 and plan.q != y.group:
-            continue
+        if (y.group > 1 and plan.q != y.group) or (x.group > 1 and (g.kh, g.kw) == (1, 1) and plan.q != x.group):
+            continue  # (a 1x1 convolution of groups makes as many outputs per row: it reads the groups as they are)
         rows = len(g.samples) * g.oh * plan.groups
         tile_bytes = weight_tile_words(plan.p * c_in, plan.q * c_out, ctx.cwl) * ctx.cwl
         cost = g.kh * plan.words * (rows + tile_bytes / ddr_rate)
@@ -136,19 +136,20 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
     output_kept = ctx.kept_block(dest)
 
     grouped_out = dest.group > 1  # the drained words are the output: no spreading MOVEs
+    as_packed = reads_groups_as_packed(g, plan, x)  # the input's group words are the packed rows
 
     def band_words(rows: int) -> int:
         inputs = 0 if input_kept else min(g.in_rows(rows), g.h) * x.row_words
         outputs = 0 if output_kept else rows * (plan.groups if grouped_out else g.ow)
         drained = 0 if grouped_out and output_kept else rows * plan.groups
-        return inputs + g.in_rows(rows) * plan.width + drained + outputs
+        return inputs + (0 if as_packed else g.in_rows(rows) * plan.width) + drained + outputs
 
     bands, copies = group_bands(ctx, layer, g, plan, band_words, arena.free)
     per_band = max(len(b) for b in bands)
     slots = [
         (
             arena.alloc(0 if input_kept else min(g.in_rows(per_band), g.h) * x.row_words, "input band"),
-            arena.alloc(g.in_rows(per_band) * plan.width, "packed rows"),
+            arena.alloc(0 if as_packed else g.in_rows(per_band) * plan.width, "packed rows"),
             arena.alloc(0 if grouped_out and output_kept else per_band * plan.groups, "pixel groups"),
             arena.alloc(0 if output_kept or grouped_out else per_band * g.ow, "output band"),
         )
@@ -175,6 +176,8 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
         else:
             ctx.load(x, x.at(sample, ry0 * x.row_words), Pattern.contiguous(in_buf, (ry1 - ry0) * x.row_words))
             src, h, top = in_buf, ry1 - ry0, ry0 - iy0
+        if as_packed:  # (no padding rows: rows ry0..ry1 are the band's)
+            return src + (ry0 - iy0 - top) * x.row_words
         if x.group > 1:
             _regroup(ctx, g, plan, x, (src, h, top), Pattern.contiguous(packed, rows * plan.width), pad_code)
             return packed
@@ -226,6 +229,15 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
         ctx.store(dest, ddr, Pattern.contiguous(out, rows * g.ow))
 
     pipeline(len(steps), copies, load, work)
+
+
+def reads_groups_as_packed(g: Geometry, plan: Grouping, x: Buffer) -> bool:
+    """Whether the GEMMs read an input left in pixel groups as it is: a 1x1 convolution of stride 1 without
+    padding, ``p = q`` pixels per word in and out, so the packed rows would be the group words themselves.
+    The lanes of a row's last group past the map's width hold what its producer computed there; output ``i``
+    of a group reads only input ``i`` (block-diagonal tile), so they reach only the output's lanes past it."""
+    one = (g.kh, g.kw, g.sy, g.sx, g.top, g.left, g.right) == (1, 1, 1, 1, 0, 0, 0)
+    return one and g.oh == g.h and x.group == plan.p == plan.q
 
 
 def group_bands(
