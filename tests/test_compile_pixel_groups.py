@@ -276,9 +276,9 @@ def _compile_model(model: Any, batch: int, parameters: Any) -> tuple[Any, Any, A
     return executable, descriptions, renaming
 
 
-def _inverted_residual(c: int, mid: int, wide: int) -> Any:
+def _inverted_residual(c: int, mid: int, wide: int, silu: bool = False) -> Any:
     """MobileNetV2's first blocks: 1x1 to ``c``, a 3x3 depthwise (in pixel groups), a 1x1 projection to ``mid``
-    channels, the next block's 1x1 expansion to ``wide``, 1x1 to 8."""
+    channels, the next block's 1x1 expansion to ``wide`` (ReLU6, or SiLU: a lookup), 1x1 to 8."""
     first, dw = _w(1, 1, 8, c, scale=0.3), _w(3, 3, c, 1, scale=0.3)
     project, expand, last = _w(1, 1, c, mid, scale=0.2), _w(1, 1, mid, wide, scale=0.3), _w(1, 1, wide, 8)
 
@@ -286,7 +286,8 @@ def _inverted_residual(c: int, mid: int, wide: int) -> Any:
         y = tf.nn.relu(tf.nn.conv2d(x, first, 1, "VALID"))
         y = tf.nn.relu6(tf.nn.depthwise_conv2d(y, dw, [1, 1, 1, 1], "SAME"))
         y = tf.nn.conv2d(y, project, 1, "VALID")
-        y = tf.nn.relu6(tf.nn.conv2d(y, expand, 1, "VALID"))
+        y = tf.nn.conv2d(y, expand, 1, "VALID")
+        y = y * tf.sigmoid(y) if silu else tf.nn.relu6(y)
         return tf.nn.conv2d(y, last, 1, "VALID")
 
     return build
@@ -296,6 +297,7 @@ POINTWISE: dict[str, tuple[Any, tuple[int, int, int], int]] = {
     # (graph, one sample's input shape, pixels per word of the depthwise and projection outputs)
     "32_16_96_odd_width": (_inverted_residual(32, 16, 96), (21, 30, 8), 4),
     "24_24_144_two_words": (_inverted_residual(24, 24, 144), (18, 17, 8), 5),
+    "32_16_64_silu": (_inverted_residual(32, 16, 64, silu=True), (20, 26, 8), 4),
 }
 
 
