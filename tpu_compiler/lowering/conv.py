@@ -33,7 +33,7 @@ from tpu_compiler.lowering.conv_groups import lower_grouped, plan_grouping
 from tpu_compiler.lowering.conv_tail import lower_tail, plan_tail
 from tpu_compiler.lowering.conv_ungroup import lower_ungroup
 from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
-from tpu_compiler.lowering.me_stream import MeStream
+from tpu_compiler.lowering.me_stream import MeStream, drain_stage
 from tpu_compiler.lowering.streaming import pipeline
 from tpu_compiler.lowering.window import Geometry, window_fields
 from tpu_compiler.network import Layer
@@ -289,7 +289,7 @@ def _emit_group(
     me = MeStream(ctx)
     row_words = g.padded_w * x.wpp
     pad_code = int(layer.get("pad_code", 0))
-    zo, lo, hi = y.tensor.zero_point, int(layer.get("lo", -128)), int(layer.get("hi", 127))
+    zo, lo, hi = drain_stage(layer, y)
     max_rows = g.in_rows(max(len(b) for b in bands))
     filled = set()
     w0, w1 = group[0].o0 // ctx.cwl, (group[-1].o1 - 1) // ctx.cwl + 1

@@ -30,7 +30,7 @@ from tpu_compiler.compiler.slicing import Segment
 from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import even_bands, fit_rows
 from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
-from tpu_compiler.lowering.me_stream import MeStream
+from tpu_compiler.lowering.me_stream import MeStream, drain_stage
 from tpu_compiler.lowering.streaming import pipeline
 from tpu_compiler.lowering.window import Geometry
 from tpu_compiler.network import Layer
@@ -158,7 +158,7 @@ def lower_grouped(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer,
     steps = [(s, band) for s in g.samples for band in bands]
     me = MeStream(ctx)
     pad_code = int(layer.get("pad_code", 0))
-    zo, lo, hi = y.tensor.zero_point, int(layer.get("lo", -128)), int(layer.get("hi", 127))
+    zo, lo, hi = drain_stage(layer, y)
 
     def load(index: int) -> int:
         """The band's packed rows: its input rows (padding included), ``p`` pixels per word."""

@@ -21,7 +21,7 @@ from pytpu.isa import Move, Pack, Pattern, Unit
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.lowering.conv_groups import Grouping, candidates, gemm_band, group_bands, group_tile
 from tpu_compiler.lowering.conv_weights import load_constants, weight_groups
-from tpu_compiler.lowering.me_stream import MeStream
+from tpu_compiler.lowering.me_stream import MeStream, drain_stage
 from tpu_compiler.lowering.streaming import pipeline
 from tpu_compiler.lowering.window import Geometry
 from tpu_compiler.network import Layer
@@ -132,7 +132,7 @@ def _lower_chunk(ctx: Context, layer: Layer, g: Geometry, x: Buffer, y: Buffer, 
     steps = [(s, band) for s in g.samples for band in bands]
     me = MeStream(ctx)
     pad_code = int(layer.get("pad_code", 0))
-    zo, lo, hi = y.tensor.zero_point, int(layer.get("lo", -128)), int(layer.get("hi", 127))
+    zo, lo, hi = drain_stage(layer, y)
 
     def load(index: int) -> int:
         """The band's packed rows: the chunk's lanes of ``p`` input pixels per word, padding included."""

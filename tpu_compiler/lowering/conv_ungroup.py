@@ -18,7 +18,7 @@ from tpu_compiler.compiler.slicing import Segment
 from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import even_bands, fit_rows
 from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
-from tpu_compiler.lowering.me_stream import MeStream
+from tpu_compiler.lowering.me_stream import MeStream, drain_stage
 from tpu_compiler.lowering.streaming import pipeline
 from tpu_compiler.network import Layer
 
@@ -84,7 +84,7 @@ def _emit_group(
     p, c_in, w = x.group, x.tensor.channels, y.tensor.shape[2]
     groups, row_words = x.row_words, w * y.wpp
     counts = [-(-(w - j) // p) for j in range(min(p, w))]  # groups holding a pixel j
-    zo, lo, hi = y.tensor.zero_point, int(layer.get("lo", -128)), int(layer.get("hi", 127))
+    zo, lo, hi = drain_stage(layer, y)
     w0, w1 = group[0].o0 // ctx.cwl, (group[-1].o1 - 1) // ctx.cwl + 1
     me = MeStream(ctx)
 

@@ -24,7 +24,7 @@ from pytpu.isa import Drain, Gemm, Pack, Pattern, Unit
 from pytpu.isa.layouts import pack_output_stage, weight_tile_words
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.lowering.gather import Side, emit_gather
-from tpu_compiler.lowering.me_stream import MeStream
+from tpu_compiler.lowering.me_stream import MeStream, drain_stage
 from tpu_compiler.network import Layer
 
 
@@ -82,7 +82,7 @@ def lower_matmul(ctx: Context, layer: Layer) -> None:
     a_at = arena.alloc(a_words if ta else band * a.wpp, "left matrix")
     rows_at = arena.alloc(n_rows * rows_wpp, "left rows") if ta else a_at
     out_at = [arena.alloc(band * y.wpp, "output rows") for _ in range(copies)]
-    zo, lo, hi = y.tensor.zero_point, int(layer.get("lo", -128)), int(layer.get("hi", 127))
+    zo, lo, hi = drain_stage(layer, y)
     me = MeStream(ctx)
     step = 0
     for sample in ctx.samples:

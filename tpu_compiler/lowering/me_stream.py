@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from pytpu.isa import Drain, LoadWeights, Unit
-from tpu_compiler.compiler.context import Context
+from tpu_compiler.compiler.context import Buffer, Context
+from tpu_compiler.network import Layer
+
+
+def drain_stage(layer: Layer, y: Buffer) -> tuple[int, int, int]:
+    """What a DRAIN of ``layer``'s output ``y`` adds after requantising: its zero point, and the clamp
+    (``lo``, ``hi``: a fused ReLU or ReLU6, else the int8 range)."""
+    return y.tensor.zero_point, int(layer.get("lo", -128)), int(layer.get("hi", 127))
 
 
 class MeStream:

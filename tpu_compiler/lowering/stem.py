@@ -45,6 +45,7 @@ from tpu_compiler.compiler.patterns import walk
 from tpu_compiler.compiler.slicing import Segment, TensorAxis, row_bands
 from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import copies_for, even_bands, fit_rows
+from tpu_compiler.lowering.me_stream import drain_stage
 from tpu_compiler.lowering.window import ConvWindow, window_fields
 from tpu_compiler.network import Layer
 
@@ -289,7 +290,7 @@ class _StemEmitter:
         self.in_rows = in_rows  # rows each slot holds per channel
         self.tile_addrs, self.params_addr = tile_addrs, params_addr
         self.pad_code = int(layer.get("pad_code", 0))
-        self.lo, self.hi = int(layer.get("lo", -128)), int(layer.get("hi", 127))
+        _, self.lo, self.hi = drain_stage(layer, y)
         self.buf = 0
         self.half = 0
         self.pending: list[Drain] = []
