@@ -228,6 +228,25 @@ CHAINS: dict[str, tuple[Any, tuple[int, int, int], int]] = {
 }
 
 
+def _exact_in_groups(
+    build: Any, shape: tuple[int, int, int], preset: str
+) -> tuple[Any, Network, dict[str, int], Any, Any]:
+    """``build`` quantized, its rewritten network and the maps planned in pixel groups; compiled at ``preset``
+    (O1, O5, or O5 with every map through DDR) at batch 1 and 3, each exact. Returns the model, the network,
+    those maps, the batch-3 executable and the parameters."""
+    _, model, _ = quantize(build, seeded((2, *shape), 0))
+    network = rewrite(Network.from_quantized_model(model)[0], HW)
+    grouped = plan_grouped_maps(network, plan_views(network, HW.tpu_parameters.cache_word_length), HW, None, set())
+    through_ddr = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)
+    parameters = {"O1": O1, "O5": O5}.get(preset, through_ddr)
+    for batch in (1, 3):
+        codes = model.rescale({"x:0": seeded((batch, *shape), 5)})["x:0"]
+        compiled = _compile_model(model, batch, parameters)
+        result = model_execute(compiled[0], compiled[1], {compiled[2]["x:0"]: codes})
+        assert np.array_equal(result.output_codes[compiled[2]["y:0"]], _golden(model, codes))
+    return model, network, grouped, compiled[0], parameters
+
+
 def _stored(executable: Any) -> int:
     return sum(i.ddr.count for i in (*executable.program.dtl0, *executable.program.dtl1) if isinstance(i, Store))
 
@@ -244,20 +263,10 @@ def test_a_pixel_group_convolution_leaves_its_map_in_groups_for_the_next(
     Exact at batch 1 and 3; with every map through DDR each grouped map stores ``ceil(W / q)`` words per row
     instead of ``W``."""
     build, shape, q = CHAINS[name]
-    _, model, _ = quantize(build, seeded((2, *shape), 0))
-    network = rewrite(Network.from_quantized_model(model)[0], HW)
-    grouped = plan_grouped_maps(network, plan_views(network, HW.tpu_parameters.cache_word_length), HW, None, set())
+    model, network, grouped, executable, parameters = _exact_in_groups(build, shape, preset)
     convs = [layer for layer in network.layers if layer.kind == "conv"]
     # both 3x3 outputs in groups: the second's for the last 1x1, which reads them a pixel slot at a time
     assert set(grouped.values()) == {q} and {convs[1].name, convs[2].name} <= set(grouped)
-    through_ddr = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)
-    parameters = {"O1": O1, "O5": O5}.get(preset, through_ddr)
-    for batch in (1, 3):
-        codes = model.rescale({"x:0": seeded((batch, *shape), 5)})["x:0"]
-        compiled = _compile_model(model, batch, parameters)
-        result = model_execute(compiled[0], compiled[1], {compiled[2]["x:0"]: codes})
-        assert np.array_equal(result.output_codes[compiled[2]["y:0"]], _golden(model, codes))
-    executable = compiled[0]
     monkeypatch.setattr(compile_module, "plan_grouped_maps", lambda *args: {})
     spread = _compile_model(model, 3, parameters)[0]  # the same network with every map a word per pixel
     packs = [sum(isinstance(i, Pack) for i in e.program.ewp) for e in (executable, spread)]
@@ -313,20 +322,10 @@ def test_1x1_convolutions_read_a_map_left_in_pixel_groups_as_it_is(
     Against the same network with every map a word per pixel: fewer array rows, fewer MOVEd words, and
     through DDR fewer stored words. Exact at batch 1 and 3, widths not a multiple of the pixels per word."""
     build, shape, q = POINTWISE[name]
-    _, model, _ = quantize(build, seeded((2, *shape), 0))
-    network = rewrite(Network.from_quantized_model(model)[0], HW)
-    grouped = plan_grouped_maps(network, plan_views(network, HW.tpu_parameters.cache_word_length), HW, None, set())
+    model, network, grouped, executable, parameters = _exact_in_groups(build, shape, preset)
     convs = [layer for layer in network.layers if layer.kind == "conv"]
     assert set(grouped.values()) == {q}
     assert {convs[1].name, convs[2].name} <= set(grouped) and convs[3].name not in grouped
-    through_ddr = dataclasses.replace(O5, action_graph_data_transfer_optimization=False)
-    parameters = {"O1": O1, "O5": O5}.get(preset, through_ddr)
-    for batch in (1, 3):
-        codes = model.rescale({"x:0": seeded((batch, *shape), 5)})["x:0"]
-        compiled = _compile_model(model, batch, parameters)
-        result = model_execute(compiled[0], compiled[1], {compiled[2]["x:0"]: codes})
-        assert np.array_equal(result.output_codes[compiled[2]["y:0"]], _golden(model, codes))
-    executable = compiled[0]
     mid = network.tensors[convs[2].name].channels
     assert {g.off for g in _layer_gemms(executable, 3)} == {j * mid for j in range(q)}
     monkeypatch.setattr(compile_module, "plan_grouped_maps", lambda *args: {})

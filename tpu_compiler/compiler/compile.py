@@ -323,6 +323,7 @@ def _plan_residency(
     low = [cache_words] * len(order)
     placed: list[tuple[int, int, int, int]] = []  # (first layer, last layer, address, words)
     where: dict[str, int] = {}  # kept tensor -> its cache address
+    plan = _Placed(net, ctx, last, where)
     for p, layer in enumerate(order):
         name = layer.name
         buffer = ctx.buffers.get(name)
@@ -339,9 +340,9 @@ def _plan_residency(
             continue
         size = (buffer.sample_words * ctx.batch, words)
         if layer.kind == "concat":
-            at = _concat_in_place(layer, p, size, net, ctx, last, where) if fallthrough else None
+            at = _concat_in_place(plan, layer, p, size) if fallthrough else None
         else:
-            at = _in_place(layer, p, size, net, ctx, last, where)
+            at = _in_place(plan, layer, p, size)
         if at is None:
             alive = [(a, w) for f, e, a, w in placed if f <= q and first <= e]
             starts = [cache_words - words] + [a - words for a, _ in alive]
@@ -364,63 +365,50 @@ IN_PLACE_KINDS = frozenset({"add", "mul", "lut"})
 """Element-wise layers whose output may take the cache words of an operand read for the last time."""
 
 
-def _in_place(
-    layer: Layer,
-    index: int,
-    size: tuple[int, int],
-    net: Network,
-    ctx: Context,
-    last: dict[str, int],
-    where: dict[str, int],
-) -> int | None:
+@dataclasses.dataclass(frozen=True)
+class _Placed:
+    """The residency plan so far: the network and context, each tensor's last reader (its index in program
+    order) and the cache address of each tensor kept."""
+
+    net: Network
+    ctx: Context
+    last: dict[str, int]
+    where: dict[str, int]
+
+
+def _in_place(plan: _Placed, layer: Layer, index: int, size: tuple[int, int]) -> int | None:
     """The cache address of an operand of element-wise ``layer`` (at ``index`` in program order) that is kept,
     read for the last time here, and of the output's shape and ``size`` (its words, words per cache copy);
     the output then overwrites it word by word.  Residual blocks otherwise keep the block's input, the
     branch's output and the sum at once, and place the sum below the others, fragmenting the cache."""
     if layer.kind not in IN_PLACE_KINDS:
         return None
-    shape = net.tensors[layer.name].shape
+    shape = plan.net.tensors[layer.name].shape
     places = [
-        _last_read_here(layer, name, index, size, ctx, last, where)
+        _last_read_here(plan, layer, name, index, size)
         for name in layer.inputs
-        if net.tensors[name].shape == shape
+        if plan.net.tensors[name].shape == shape
     ]
     return max((at for at in places if at is not None), default=None)
 
 
-def _last_read_here(
-    layer: Layer,
-    name: str,
-    index: int,
-    size: tuple[int, int],
-    ctx: Context,
-    last: dict[str, int],
-    where: dict[str, int],
-) -> int | None:
+def _last_read_here(plan: _Placed, layer: Layer, name: str, index: int, size: tuple[int, int]) -> int | None:
     """The cache address of ``layer``'s operand ``name`` if it is kept, ``layer`` (at ``index`` in program order)
     reads it once and for the last time, and it has ``size`` (its words, words per cache copy)."""
-    buffer = ctx.buffers.get(name)
-    if buffer is None or name not in where or last.get(name) != index or layer.inputs.count(name) != 1:
+    buffer = plan.ctx.buffers.get(name)
+    if buffer is None or name not in plan.where or plan.last.get(name) != index or layer.inputs.count(name) != 1:
         return None
-    words, at, period = ctx.resident[buffer.channel, buffer.address]
+    words, at, period = plan.ctx.resident[buffer.channel, buffer.address]
     return at if (words, period) == size else None
 
 
-def _concat_in_place(
-    layer: Layer,
-    index: int,
-    size: tuple[int, int],
-    net: Network,
-    ctx: Context,
-    last: dict[str, int],
-    where: dict[str, int],
-) -> int | None:
+def _concat_in_place(plan: _Placed, layer: Layer, index: int, size: tuple[int, int]) -> int | None:
     """The cache address of a channel concatenation's first source when the output can take its words: the
     source is kept, read for the last time here, of the output's quantization, its channels keep their lanes
     and the output has as many words per pixel (so its other sources only fill lanes after the source's)."""
     name = layer.inputs[0]
-    buffer, y = ctx.buffers.get(name), ctx.buffers[layer.name]
-    shape, out = net.tensors[name].shape, net.tensors[layer.name].shape
+    buffer, y = plan.ctx.buffers.get(name), plan.ctx.buffers[layer.name]
+    shape, out = plan.net.tensors[name].shape, plan.net.tensors[layer.name].shape
     if (
         buffer is None
         or not concatenates_channels(layer, out)
@@ -430,7 +418,7 @@ def _concat_in_place(
         or (buffer.wpp, buffer.group) != (y.wpp, y.group)
     ):
         return None
-    return _last_read_here(layer, name, index, size, ctx, last, where)
+    return _last_read_here(plan, layer, name, index, size)
 
 
 def _plan_ddr(

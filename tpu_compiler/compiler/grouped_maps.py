@@ -29,7 +29,7 @@ from tpu_compiler.compiler.slicing import SlicingScheme
 from tpu_compiler.compiler.views import Views
 from tpu_compiler.lowering.conv_groups import candidates
 from tpu_compiler.lowering.stem import plan_stem, reads_planar_input, stem_geometry
-from tpu_compiler.lowering.window import Geometry, window_fields
+from tpu_compiler.lowering.window import Geometry, plain_1x1, window_fields
 from tpu_compiler.network import Layer, Network
 
 
@@ -51,7 +51,7 @@ def plan_grouped_maps(
         if layer.name in views.skipped or not (stem or _plain_conv(layer)):
             continue
         p = out.get(views.root(layer.inputs[0]), 1)
-        if _pointwise(layer) and p == 1:  # a 1x1 convolution makes groups only from groups
+        if plain_1x1(layer) and p == 1:  # a 1x1 convolution makes groups only from groups
             continue
         chain = [layer.name]
         reader = _only_reader(chain[-1], readers)
@@ -72,7 +72,7 @@ def _conv_pixels(layer: Layer, net: Network, hw: ModelParameters, pixels: Collec
     input ``p`` pixels per word if grouped) with the fewest array rows (1: none)."""
     x, y = net.tensors[layer.inputs[0]], net.tensors[layer.name]
     every = candidates(_geometry(layer, net), x.channels, y.channels, limits_of(hw), p if p > 1 else None)
-    plans = [plan for plan in every if plan.q in pixels and (plan.q == p or not _pointwise(layer))]
+    plans = [plan for plan in every if plan.q in pixels and (plan.q == p or not plain_1x1(layer))]
     return min(plans, key=lambda plan: (plan.words / plan.q, -plan.q)).q if plans else 1
 
 
@@ -100,7 +100,7 @@ def _groupable(layer: Layer, net: Network, hw: ModelParameters) -> set[int]:
         return set()
     x, y = net.tensors[layer.inputs[0]], net.tensors[layer.name]
     lim = limits_of(hw)
-    if _pointwise(layer):  # in pixel groups (p = q) or, if its output is wider, a slot at a time (conv_ungroup)
+    if plain_1x1(layer):  # in pixel groups (p = q) or, if its output is wider, a slot at a time (conv_ungroup)
         return set(range(2, min(min(lim.array_rows, lim.cwl) // x.channels, x.shape[2]) + 1))
     return {plan.p for plan in candidates(_geometry(layer, net), x.channels, y.channels, lim) if plan.p > 1}
 
@@ -111,13 +111,7 @@ def _plain_conv(layer: Layer) -> bool:
     1x1 convolutions read pixels subsampled; a plain one reads a map left in groups as it is, ``p = q``)."""
     if layer.kind != "conv" or layer.get("dense") or reads_planar_input(layer):
         return False
-    return tuple(np.shape(layer.arrays["weights"])[:2]) != (1, 1) or _pointwise(layer)
-
-
-def _pointwise(layer: Layer) -> bool:
-    """A 1x1 convolution of stride 1 without padding."""
-    one = tuple(np.shape(layer.arrays["weights"])[:2]) == (1, 1)
-    return one and list(layer.get("strides", [1, 1])) == [1, 1] and not any(layer.get("pads", [0] * 4))
+    return tuple(np.shape(layer.arrays["weights"])[:2]) != (1, 1) or plain_1x1(layer)
 
 
 def _geometry(layer: Layer, net: Network) -> Geometry:

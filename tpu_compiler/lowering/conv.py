@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -35,7 +34,7 @@ from tpu_compiler.lowering.conv_ungroup import lower_ungroup
 from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
 from tpu_compiler.lowering.me_stream import MeStream, drain_stage
 from tpu_compiler.lowering.streaming import pipeline
-from tpu_compiler.lowering.window import Geometry, window_fields
+from tpu_compiler.lowering.window import Geometry, plain_1x1, window_fields
 from tpu_compiler.network import Layer
 
 
@@ -52,14 +51,7 @@ def _geometry(ctx: Context, layer: Layer, x: Buffer, y: Buffer, pointwise: bool)
 def _is_pointwise(ctx: Context, layer: Layer) -> bool:
     if layer.get("dense"):
         return True
-    kh, kw = layer.arrays["weights"].shape[:2]
-    named = ctx.scheme is not None and layer.name in ctx.scheme
-    return (
-        (kh, kw) == (1, 1)
-        and list(layer.get("strides", [1, 1])) == [1, 1]
-        and not any(layer.get("pads", [0] * 4))
-        and not named
-    )
+    return plain_1x1(layer) and not (ctx.scheme is not None and layer.name in ctx.scheme)
 
 
 def _tile_width(ctx: Context, layer: Layer, mask: np.ndarray, rows: int) -> int:
@@ -159,15 +151,11 @@ def lower_conv(ctx: Context, layer: Layer) -> None:
     x, y = ctx.buffers[layer.inputs[0]], ctx.buffers[layer.name]
     pointwise = _is_pointwise(ctx, layer)
     if pointwise and x.group > 1 and not layer.get("dense"):  # a 1x1 convolution of a map in pixel groups
-        g = _geometry(ctx, layer, x, y, False)
-        # Its output left in groups too: in pixel groups, p = q. Else a slot at a time: as many array rows as
-        # pixel groups spreading their outputs, without the EWP's spreading MOVEs.
-        grouping = plan_grouping(ctx, layer, g, x, y, math.inf) if y.group > 1 else None
-        if grouping is not None:
-            lower_grouped(ctx, layer, g, x, y, grouping)
-        else:
-            lower_ungroup(ctx, layer, x, y)
-        return
+        if y.group == 1:  # a pixel slot at a time: the array rows of pixel groups spreading their outputs, no MOVEs
+            rows = len(ctx.samples) * y.tensor.positions
+            lower_ungroup(ctx, layer, x, y, _tiles(ctx, layer, x.tensor.channels, rows))
+            return
+        pointwise = False  # its output left in groups too: in pixel groups, p = q (below)
     g = _geometry(ctx, layer, x, y, pointwise)
     skip = _subsampled(ctx, layer, g, x)
     if skip is not None:  # a strided 1x1 convolution of a map in DDR: load only the pixels it reads

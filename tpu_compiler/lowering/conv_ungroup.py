@@ -1,7 +1,7 @@
 """A 1x1 convolution reading a map left in pixel groups (``Buffer.group``) and writing a word per pixel.
 
 The map holds ``p`` pixels per word (``C_in`` lanes each).  Pixel slot ``j`` of every group is lanes
-``j * C_in ..`` of its word, which a GEMM reads with its lane offset, so one weight tile per output tile serves
+``j * C_in ..`` of its word, which a GEMM reads with its lane offset, so the direct form's weight tiles serve
 all ``p`` slots: slot ``j``'s GEMM runs over the groups holding a pixel ``j`` and its DRAIN writes every
 ``p``-th output pixel word from ``j``.  The array does the same rows as on the map a word per pixel, and
 the map's producer spreads nothing (MobileNetV2's 112x112x16 projection, read by the 96-channel expansion).
@@ -9,40 +9,24 @@ the map's producer spreads nothing (MobileNetV2's 112x112x16 projection, read by
 
 from __future__ import annotations
 
-import numpy as np
-
 from pytpu.isa import Drain, Gemm, Pattern, Unit
-from pytpu.isa.layouts import pack_output_stage
 from tpu_compiler.compiler.context import Buffer, Context
 from tpu_compiler.compiler.slicing import Segment
 from tpu_compiler.lowering import epilogue
 from tpu_compiler.lowering.bands import even_bands, fit_rows
-from tpu_compiler.lowering.conv_weights import Chunk, OutTile, full_weights, load_constants, weight_groups
+from tpu_compiler.lowering.conv_weights import OutTile, load_constants, weight_groups
 from tpu_compiler.lowering.me_stream import MeStream, drain_stage
 from tpu_compiler.lowering.streaming import pipeline
 from tpu_compiler.network import Layer
 
 
-def output_tiles(ctx: Context, layer: Layer, c_in: int, c_out: int) -> list[OutTile]:
-    """The output tiles of at most ``array_columns`` channels, each one ``C_in x M`` weight tile."""
-    weights = full_weights(layer, c_in)[0][0, 0]
-    width = min(ctx.lim.array_columns, ctx.cwl)
-    tiles = []
-    for o0 in range(0, c_out, width):
-        o1 = min(o0 + width, c_out)
-        bias, mult, shift = (np.asarray(layer.arrays[k])[o0:o1] for k in ("bias", "mult", "shift"))
-        chunk = Chunk(0, 0, 0, 0, np.ascontiguousarray(weights[:, o0:o1]))
-        tiles.append(OutTile(o0, o1, [chunk], pack_output_stage(bias, mult, shift, ctx.cwl), []))
-    return tiles
-
-
-def lower_ungroup(ctx: Context, layer: Layer, x: Buffer, y: Buffer) -> None:
+def lower_ungroup(ctx: Context, layer: Layer, x: Buffer, y: Buffer, tiles: list[OutTile]) -> None:
     """Emit the 1x1 convolution ``layer`` of ``x`` (left in groups of ``p`` pixels) into ``y`` (a word per
-    pixel, ``y.wpp`` words when wider), band by band of output rows, a weight group at a time."""
+    pixel, ``y.wpp`` words when wider), band by band of output rows, a weight group of ``tiles`` (the direct
+    form's: their chunks read lanes of one pixel's word) at a time."""
     h, groups = y.tensor.shape[1], x.row_words
     arena = ctx.arena(layer.name)
     epilogue.fuse(ctx, layer, arena)
-    tiles = output_tiles(ctx, layer, x.tensor.channels, y.tensor.channels)
     budget = ctx.ring_limit[layer.name] if ctx.ring is not None else arena.free // 2
     kept = all(ctx.kept_block(x, range(s, s + 1)) for s in ctx.samples), ctx.kept_block(y)
     row_words = y.tensor.shape[2] * y.wpp
@@ -105,15 +89,19 @@ def _emit_group(
         out = ctx.cached(y, ddr)
         out = slots[index % len(slots)][1] if out is None else out
         for tile in group:
-            k, m = tile.chunks[0].tile.shape
             for j, count in enumerate(counts):
                 acc = me.next_block()
-                buf = me.loadw(tile.addr[0], k, m)
                 xs = Pattern(src, ((rows, groups), (count, 1)))
-                ctx.emit(Unit.ME, Gemm(buf=buf, x=xs, off=j * c_in, k=k, m=m, acc=acc, accumulate=0))
+                for i, (chunk, addr) in enumerate(zip(tile.chunks, tile.addr, strict=True)):
+                    k, m = chunk.tile.shape
+                    buf = me.loadw(addr, k, m)
+                    off = j * c_in + chunk.off
+                    ctx.emit(Unit.ME, Gemm(buf=buf, x=xs, off=off, k=k, m=m, acc=acc, accumulate=int(i > 0)))
                 dst = Pattern(out + j * y.wpp + tile.o0 // ctx.cwl, ((rows, row_words), (count, p * y.wpp)))
-                off = y.lane + tile.o0 % ctx.cwl
-                me.pending = Drain(acc=acc, m=m, params=tile.params_addr, zo=zo, lo=lo, hi=hi, dst=dst, off=off)
+                me.pending = Drain(
+                    acc=acc, m=tile.o1 - tile.o0, params=tile.params_addr, zo=zo, lo=lo, hi=hi, dst=dst,
+                    off=y.lane + tile.o0 % ctx.cwl,
+                )  # fmt: skip
         if index + 1 < len(steps):
             me.preload(group[0].addr[0], *group[0].chunks[0].tile.shape)
             me.flush()

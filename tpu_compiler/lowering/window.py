@@ -55,6 +55,12 @@ def window_fields(layer: Layer, in_shape: Sequence[int], out_shape: Sequence[int
     )
 
 
+def plain_1x1(layer: Layer) -> bool:
+    """A 1x1 convolution of stride 1 without padding: each output pixel reads its own input pixel."""
+    one = tuple(layer.arrays["weights"].shape[:2]) == (1, 1)
+    return one and list(layer.get("strides", [1, 1])) == [1, 1] and not any(layer.get("pads", [0] * 4))
+
+
 @dataclass(frozen=True)
 class Geometry(ConvWindow):
     """A convolution's windows over the samples it computes, with its right padding (its rows are padded)."""
